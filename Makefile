@@ -1,0 +1,52 @@
+# The front door: every routine action is a target here. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: help
+help: ## List every target with what it does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: install
+install: ## Install npm dependencies and system packages (idempotent)
+	@scripts/bootstrap.sh
+
+.PHONY: lint
+lint: install ## Lint and check formatting (Biome)
+	biome check .
+
+.PHONY: format
+format: install ## Format every file in place (Biome)
+	biome check --write .
+
+.PHONY: typecheck
+typecheck: install ## Type-check the whole workspace (tsc, strict)
+	tsc -p tsconfig.json --noEmit
+
+.PHONY: test-unit
+test-unit: install ## Run the unit tests (no infrastructure needed)
+	vitest run --project unit
+
+.PHONY: test-integration
+test-integration: install infra-up ## Run the integration tests against the real Postgres and Kafka
+	vitest run --project integration
+
+.PHONY: test
+test: ## Run everything CI runs: lint, type-check and every test tier
+	@scripts/test-all.sh
+
+.PHONY: infra-up
+infra-up: ## Start Postgres and Kafka on 127.0.0.1 (installs them on first use)
+	@scripts/infra.sh up
+
+.PHONY: infra-down
+infra-down: ## Stop Postgres and Kafka started by infra-up
+	@scripts/infra.sh down
+
+.PHONY: infra-status
+infra-status: ## Show whether Postgres and Kafka are running, and where
+	@scripts/infra.sh status
+
+.PHONY: dev
+dev: install infra-up ## Run the whole system on this machine, no Docker needed
+	@scripts/dev.sh

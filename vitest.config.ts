@@ -1,0 +1,32 @@
+// Two tiers: `unit` needs nothing running; `integration` talks to the real Postgres and
+// Kafka that `make infra-up` starts, and fails (never skips) when they are not there.
+import { defineConfig } from 'vitest/config';
+
+const sourceConditions = { resolve: { conditions: ['source'] }, ssr: { resolve: { conditions: ['source'] } } };
+
+export default defineConfig({
+  ...sourceConditions,
+  test: {
+    projects: [
+      {
+        ...sourceConditions,
+        test: {
+          name: 'unit',
+          include: ['{packages,services,tools}/*/test/**/*.test.ts'],
+          exclude: ['**/*.int.test.ts', '**/node_modules/**'],
+        },
+      },
+      {
+        ...sourceConditions,
+        test: {
+          name: 'integration',
+          include: ['{packages,services,tools}/*/test/**/*.int.test.ts'],
+          exclude: ['**/node_modules/**'],
+          globalSetup: ['packages/testkit/src/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
