@@ -50,3 +50,19 @@ infra-status: ## Show whether Postgres and Kafka are running, and where
 .PHONY: dev
 dev: install infra-up ## Run the whole system on this machine, no Docker needed
 	@scripts/dev.sh
+
+.PHONY: k8s-tools
+k8s-tools: ## Build the Kubernetes binaries (etcd, apiserver, ..., kwok, helm, kube-linter) into the cache
+	@scripts/k8s.sh tools
+
+.PHONY: k8s-up
+k8s-up: k8s-tools ## Start a real local control plane (etcd, apiserver, controller-manager, scheduler, kwok nodes)
+	@scripts/k8s.sh up
+
+.PHONY: k8s-down
+k8s-down: ## Stop the local control plane started by k8s-up
+	@scripts/k8s.sh down
+
+.PHONY: k8s-status
+k8s-status: ## Show whether the local control plane is running and where its kubeconfig is
+	@scripts/k8s.sh status
