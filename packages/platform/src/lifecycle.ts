@@ -1,0 +1,52 @@
+// Running a service process: listen, then on SIGTERM or SIGINT stop in order.
+// Readiness turns false at once (so a load balancer stops sending), in-flight
+// requests finish, consumers stop after their current message, connections
+// close, and the process exits within the grace period whatever happens.
+import closeWithGrace from 'close-with-grace';
+import type { FastifyInstance } from 'fastify';
+import { flushTelemetry } from './tracing.js';
+
+export interface StopStep {
+  name: string;
+  stop: () => Promise<unknown>;
+}
+
+export interface RunOptions {
+  app: FastifyInstance;
+  host: string;
+  port: number;
+  graceMs: number;
+  /** Run after the HTTP server has drained, in this order (consumers first, database last). */
+  stopSteps?: StopStep[];
+  /** Started after the server listens (relays, consumers, timers). */
+  start?: () => Promise<void>;
+}
+
+export async function runService(options: RunOptions): Promise<void> {
+  const { app, graceMs } = options;
+  const log = app.log;
+
+  closeWithGrace({ delay: graceMs }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'stopping after an unexpected error');
+    else log.info({ signal, graceMs }, 'stopping');
+    await stopService(app, options.stopSteps ?? []);
+  });
+
+  await app.listen({ host: options.host, port: options.port });
+  await options.start?.();
+  log.info({ address: `http://${options.host}:${options.port}` }, 'ready');
+}
+
+export async function stopService(app: FastifyInstance, steps: StopStep[]): Promise<void> {
+  app.readiness.markShuttingDown();
+  await app.close();
+  for (const step of steps) {
+    try {
+      await step.stop();
+    } catch (err) {
+      app.log.warn({ err, step: step.name }, 'a stop step failed; going on with the next');
+    }
+  }
+  await flushTelemetry();
+  app.log.info('stopped');
+}

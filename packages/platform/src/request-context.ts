@@ -1,0 +1,35 @@
+// What a request carries across awaits without being passed by hand: its id and,
+// when the caller acts for a user, that user. The HTTP client reads both to
+// propagate them downstream.
+import { fastifyRequestContext, requestContext } from '@fastify/request-context';
+import type { FastifyInstance } from 'fastify';
+
+export interface ActingUser {
+  id: string;
+  role: 'customer' | 'admin';
+}
+
+declare module '@fastify/request-context' {
+  interface RequestContextData {
+    requestId?: string;
+    user?: ActingUser;
+  }
+}
+
+export async function registerRequestContext(app: FastifyInstance): Promise<void> {
+  await app.register(fastifyRequestContext, {
+    defaultStoreValues: (request) => ({ requestId: request.id }),
+  });
+}
+
+export function currentRequestId(): string | undefined {
+  return requestContext.get('requestId');
+}
+
+export function currentUser(): ActingUser | undefined {
+  return requestContext.get('user');
+}
+
+export function setCurrentUser(user: ActingUser): void {
+  requestContext.set('user', user);
+}

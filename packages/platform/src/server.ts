@@ -1,0 +1,165 @@
+// The Fastify factory every service starts from: zod schemas on routes, request
+// ids, problem+json for every error, a body limit, health and metrics endpoints.
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { Readiness } from './health.js';
+import type { Logger } from './logging.js';
+import { createRegistry, Histogram, type Registry } from './metrics.js';
+import { type FieldError, PROBLEM_CONTENT_TYPE, Problem, problems } from './problems.js';
+
+export interface ServerOptions {
+  name: string;
+  logger: Logger;
+  bodyLimit?: number;
+  /** Per-check deadline of /health/ready. */
+  readinessTimeoutMs?: number;
+  /** Requests to these URL prefixes are not logged (probes, scrapes). */
+  quietPaths?: RegExp;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    readiness: Readiness;
+    metrics: Registry;
+  }
+}
+
+const REQUEST_ID = /^[\w.:@/-]{1,128}$/;
+const QUIET = /^\/(health\/|metrics)/;
+
+export function createServer(options: ServerOptions) {
+  const quiet = options.quietPaths ?? QUIET;
+  const app = Fastify({
+    loggerInstance: options.logger,
+    bodyLimit: options.bodyLimit ?? 1_048_576,
+    disableRequestLogging: true,
+    // A client's own id is kept when it is a sane token, so one id follows a request across services.
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const incoming = request.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    requestIdLogLabel: 'request_id',
+    // Idle keep-alive sockets would otherwise hold a closing server open until they time out.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorate('readiness', new Readiness(options.readinessTimeoutMs));
+  app.decorate('metrics', createRegistry(options.name));
+
+  const httpDuration = new Histogram({
+    name: 'http_server_request_duration_seconds',
+    help: 'Time to answer an HTTP request, by route and status.',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [app.metrics],
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    httpDuration.observe(
+      { method: request.method, route, status_code: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    if (quiet.test(request.url)) return;
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        durationMs: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request completed',
+    );
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    sendProblem(request, reply, problems.notFound(`No route ${request.method} ${request.url.split('?')[0]}.`));
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    sendProblem(request, reply, toProblem(error, request));
+  });
+
+  app.get('/health/live', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
+
+  app.get('/health/ready', { logLevel: 'warn' }, async (_request, reply) => {
+    const report = await app.readiness.report();
+    reply.code(report.status === 'ready' ? 200 : 503);
+    return report;
+  });
+
+  app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
+    reply.type(app.metrics.contentType);
+    return app.metrics.metrics();
+  });
+
+  return app;
+}
+
+export type ShopServer = ReturnType<typeof createServer>;
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: Problem): void {
+  for (const [name, value] of Object.entries(problem.extensions.headers ?? {})) reply.header(name, value);
+  reply
+    .code(problem.status)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send({ ...problem.toDocument(request.url.split('?')[0]), requestId: request.id });
+}
+
+function toProblem(error: FastifyError, request: FastifyRequest): Problem {
+  if (error instanceof Problem) return error;
+
+  if (hasZodFastifySchemaValidationErrors(error) || error.validation) {
+    const location = error.validationContext ?? 'body';
+    const errors: FieldError[] = (error.validation ?? []).map((issue) => ({
+      path: [location, ...issue.instancePath.split('/').filter(Boolean)].join('.'),
+      message: issue.message ?? 'is invalid',
+    }));
+    return problems.badRequest(`The request ${location} is invalid.`, errors);
+  }
+
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new Problem(
+        415,
+        'unsupported-media-type',
+        `Content type ${request.headers['content-type'] ?? '(none)'} is not supported; send application/json.`,
+      );
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new Problem(413, 'payload-too-large', 'The request body is larger than this endpoint accepts.');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return problems.badRequest(`The request body is not valid JSON: ${error.message}`);
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return problems.badRequest('The Content-Length header does not match the body.');
+  }
+
+  const status = error.statusCode ?? 500;
+  if (status === 429) {
+    return new Problem(429, 'rate-limited', error.message || 'Too many requests; slow down and retry later.');
+  }
+  if (status >= 400 && status < 500) {
+    return new Problem(status, 'client-error', error.message);
+  }
+
+  request.log.error({ err: error }, 'unhandled error');
+  return new Problem(
+    500,
+    'internal',
+    `Something went wrong on our side. Retry later; if it persists, report request id ${request.id}.`,
+  );
+}
