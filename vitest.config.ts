@@ -2,7 +2,10 @@
 // Kafka that `make infra-up` starts, and fails (never skips) when they are not there.
 import { defineConfig } from 'vitest/config';
 
-const sourceConditions = { resolve: { conditions: ['source'] }, ssr: { resolve: { conditions: ['source'] } } };
+const sourceConditions = {
+  resolve: { conditions: ['source'] },
+  ssr: { resolve: { conditions: ['source'] } },
+};
 
 export default defineConfig({
   ...sourceConditions,

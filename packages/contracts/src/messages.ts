@@ -7,12 +7,22 @@ const id = z.uuid();
 const currency = z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR');
 const orderLine = z.object({ productId: id, quantity: z.int().positive().max(1000) });
 
-export const cancellationReasons = ['OUT_OF_STOCK', 'PAYMENT_DECLINED', 'PAYMENT_UNAVAILABLE', 'TIMEOUT'] as const;
+export const cancellationReasons = [
+  'OUT_OF_STOCK',
+  'PAYMENT_DECLINED',
+  'PAYMENT_UNAVAILABLE',
+  'TIMEOUT',
+] as const;
 export const cancellationReason = z.enum([...cancellationReasons, 'USER_DELETED']);
 
 export const messageData = {
   // users
-  'user.registered': z.object({ userId: id, email: z.email(), name: z.string(), role: z.enum(['customer', 'admin']) }),
+  'user.registered': z.object({
+    userId: id,
+    email: z.email(),
+    name: z.string(),
+    role: z.enum(['customer', 'admin']),
+  }),
   'user.deleted': z.object({ userId: id }),
 
   // orders

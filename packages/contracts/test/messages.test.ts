@@ -6,16 +6,26 @@ const userId = '6a7d7b9e-5c1d-4f0a-8d2b-9e3f4a5b6c7d';
 
 describe('messages', () => {
   it('round-trips a message through JSON', () => {
-    const message = buildMessage('order.confirmed', orderId, { orderId, userId, totalCents: 1299, currency: 'EUR' }, {
-      source: 'orders',
-    });
+    const message = buildMessage(
+      'order.confirmed',
+      orderId,
+      { orderId, userId, totalCents: 1299, currency: 'EUR' },
+      {
+        source: 'orders',
+      },
+    );
     const parsed = parseMessage(JSON.stringify(message));
     expect(parsed).toEqual({ ok: true, message });
   });
 
   it('refuses to build a message whose data does not match its schema', () => {
     expect(() =>
-      buildMessage('order.confirmed', orderId, { orderId, userId, totalCents: -1, currency: 'EUR' }, { source: 'orders' }),
+      buildMessage(
+        'order.confirmed',
+        orderId,
+        { orderId, userId, totalCents: -1, currency: 'EUR' },
+        { source: 'orders' },
+      ),
     ).toThrow();
   });
 
@@ -41,7 +51,9 @@ describe('messages', () => {
 
   it('routes every message type to exactly one topic', () => {
     for (const type of messageTypes) {
-      const carriers = Object.entries(topics).filter(([, types]) => (types as readonly string[]).includes(type));
+      const carriers = Object.entries(topics).filter(([, types]) =>
+        (types as readonly string[]).includes(type),
+      );
       expect(carriers.map(([topic]) => topic)).toEqual([topicOf(type)]);
     }
   });

@@ -6,7 +6,11 @@ export interface BackoffPolicy {
   capMs: number;
 }
 
-export function fullJitterDelay(attempt: number, policy: BackoffPolicy, random: () => number = Math.random): number {
+export function fullJitterDelay(
+  attempt: number,
+  policy: BackoffPolicy,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** attempt);
   return Math.floor(random() * ceiling);
 }

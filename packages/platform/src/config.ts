@@ -21,7 +21,10 @@ export function loadConfig<S extends z.ZodObject>(
   throw new ConfigError(
     result.error.issues.map((issue) => ({
       variable: issue.path.join('.') || '(environment)',
-      message: issue.code === 'invalid_type' && env[String(issue.path[0])] === undefined ? 'is required' : issue.message,
+      message:
+        issue.code === 'invalid_type' && env[String(issue.path[0])] === undefined
+          ? 'is required'
+          : issue.message,
     })),
   );
 }
@@ -69,6 +72,8 @@ export const kafkaEnv = z.object({
   /** Partitions for topics the service creates at start-up if they are missing. */
   KAFKA_TOPIC_PARTITIONS: z.coerce.number().int().positive().default(6),
   KAFKA_REPLICATION_FACTOR: z.coerce.number().int().positive().default(1),
+  /** Prepended to every topic, so several environments (or test runs) can share one cluster. */
+  KAFKA_TOPIC_PREFIX: z.string().default(''),
 });
 
 export const flags = { booleanFlag, port };

@@ -22,7 +22,10 @@ export interface HandlerContext<Tx> {
   log: Logger;
 }
 
-export type MessageHandler<T extends MessageType, Tx> = (message: Message<T>, context: HandlerContext<Tx>) => Promise<void>;
+export type MessageHandler<T extends MessageType, Tx> = (
+  message: Message<T>,
+  context: HandlerContext<Tx>,
+) => Promise<void>;
 
 export type MessageHandlers<Tx> = { [T in MessageType]?: MessageHandler<T, Tx> };
 
@@ -43,13 +46,19 @@ export interface IdempotentConsumerOptions<Tx extends SqlTransaction> {
   outageBackoff?: BackoffPolicy;
   partitionsConsumedConcurrently?: number;
   fromBeginning?: boolean;
+  /** Prepended to every topic name, the dead-letter topic included. */
+  topicPrefix?: string;
 }
 
 type Outcome = 'handled' | 'duplicate' | 'ignored' | 'dead-lettered';
 
 export class IdempotentConsumer<Tx extends SqlTransaction> {
   readonly #consumer: Consumer;
-  readonly #options: IdempotentConsumerOptions<Tx> & { maxAttempts: number; backoff: BackoffPolicy; outageBackoff: BackoffPolicy };
+  readonly #options: IdempotentConsumerOptions<Tx> & {
+    maxAttempts: number;
+    backoff: BackoffPolicy;
+    outageBackoff: BackoffPolicy;
+  };
   readonly #log: Logger;
   readonly #stopController = new AbortController();
   #joined = false;
@@ -109,7 +118,11 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
 
   async start(): Promise<void> {
     await this.#consumer.connect();
-    await this.#consumer.subscribe({ topics: [...this.#options.topics], fromBeginning: this.#options.fromBeginning ?? true });
+    const prefix = this.#options.topicPrefix ?? '';
+    await this.#consumer.subscribe({
+      topics: this.#options.topics.map((topic) => prefix + topic),
+      fromBeginning: this.#options.fromBeginning ?? true,
+    });
     await this.#consumer.run({
       partitionsConsumedConcurrently: this.#options.partitionsConsumedConcurrently ?? 3,
       eachMessage: (payload) => this.#consume(payload),
@@ -161,7 +174,9 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
           'shop.message.type': envelope.type,
         },
         // The Kafka client's own span (the delivery) is linked; the parent is the work that sent the message.
-        links: [trace.getActiveSpan()?.spanContext()].filter((c) => c !== undefined).map((c) => ({ context: c })),
+        links: [trace.getActiveSpan()?.spanContext()]
+          .filter((c) => c !== undefined)
+          .map((c) => ({ context: c })),
       },
       parent,
     );
@@ -215,7 +230,10 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
         }
         attempts++;
         if (attempts >= maxAttempts) {
-          log.error({ err: error, attempts }, 'handler keeps failing; sending the message to the dead-letter topic');
+          log.error(
+            { err: error, attempts },
+            'handler keeps failing; sending the message to the dead-letter topic',
+          );
           await this.#deadLetter(topic, partition, message, describe(error), attempts);
           return 'dead-lettered';
         }
@@ -232,9 +250,15 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
     await heartbeat().catch(() => undefined);
   }
 
-  async #deadLetter(topic: string, partition: number, message: KafkaMessage, error: string, attempts: number) {
+  async #deadLetter(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    error: string,
+    attempts: number,
+  ) {
     await this.#options.producer.send({
-      topic: DEAD_LETTER_TOPIC,
+      topic: (this.#options.topicPrefix ?? '') + DEAD_LETTER_TOPIC,
       acks: -1,
       messages: [
         {

@@ -2,7 +2,10 @@
 // never waits behind a saturated application pool.
 import pg from 'pg';
 
-export function databaseCheck(databaseUrl: string): { check: () => Promise<void>; close: () => Promise<void> } {
+export function databaseCheck(databaseUrl: string): {
+  check: () => Promise<void>;
+  close: () => Promise<void>;
+} {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 1000 });
   pool.on('error', () => undefined); // an idle probe connection dying is reported by the next check
   return {

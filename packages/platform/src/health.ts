@@ -1,11 +1,14 @@
 // Readiness: each dependency registers a check; /health/ready runs them all in
 // parallel, each under a short deadline, and names the ones that failed.
 export type CheckResult = { ok: true; detail?: Record<string, unknown> } | { ok: false; error: string };
-export type ReadinessCheck = () => Promise<Record<string, unknown> | undefined | void>;
+export type ReadinessCheck = () => Promise<Record<string, unknown> | undefined>;
 
 export interface ReadinessReport {
   status: 'ready' | 'not-ready' | 'shutting-down';
-  checks: Record<string, { status: 'up' | 'down'; latencyMs: number; error?: string; [key: string]: unknown }>;
+  checks: Record<
+    string,
+    { status: 'up' | 'down'; latencyMs: number; error?: string; [key: string]: unknown }
+  >;
 }
 
 export class Readiness {
@@ -32,11 +35,23 @@ export class Readiness {
       [...this.#checks].map(async ([name, { check, critical }]) => {
         const started = performance.now();
         try {
-          const detail = await withTimeout(check(), this.timeoutMs, `${name} did not answer within ${this.timeoutMs} ms`);
-          return [name, critical, { status: 'up' as const, latencyMs: elapsed(started), ...(detail ?? {}) }] as const;
+          const detail = await withTimeout(
+            check(),
+            this.timeoutMs,
+            `${name} did not answer within ${this.timeoutMs} ms`,
+          );
+          return [
+            name,
+            critical,
+            { status: 'up' as const, latencyMs: elapsed(started), ...(detail ?? {}) },
+          ] as const;
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);
-          return [name, critical, { status: 'down' as const, latencyMs: elapsed(started), error: message }] as const;
+          return [
+            name,
+            critical,
+            { status: 'down' as const, latencyMs: elapsed(started), error: message },
+          ] as const;
         }
       }),
     );

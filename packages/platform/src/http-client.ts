@@ -82,7 +82,8 @@ const STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, o
 export class ServiceClient {
   readonly #pool: Pool;
   readonly #breaker: CircuitBreaker<[CallOptions, number], UpstreamResponse>;
-  readonly #options: Required<Pick<ServiceClientOptions, 'timeoutMs' | 'retries' | 'backoff'>> & ServiceClientOptions;
+  readonly #options: Required<Pick<ServiceClientOptions, 'timeoutMs' | 'retries' | 'backoff'>> &
+    ServiceClientOptions;
   readonly #requests?: Counter;
   readonly #duration?: Histogram;
 
@@ -139,11 +140,15 @@ export class ServiceClient {
           }),
       );
     }
-    this.#breaker.on('open', () => options.logger?.warn({ upstream: options.upstream }, 'circuit breaker opened'));
+    this.#breaker.on('open', () =>
+      options.logger?.warn({ upstream: options.upstream }, 'circuit breaker opened'),
+    );
     this.#breaker.on('halfOpen', () =>
       options.logger?.info({ upstream: options.upstream }, 'circuit breaker half-open'),
     );
-    this.#breaker.on('close', () => options.logger?.info({ upstream: options.upstream }, 'circuit breaker closed'));
+    this.#breaker.on('close', () =>
+      options.logger?.info({ upstream: options.upstream }, 'circuit breaker closed'),
+    );
   }
 
   get upstream(): string {
@@ -169,12 +174,21 @@ export class ServiceClient {
         lastError = error;
         if ((error as { code?: string }).code === 'EOPENBREAKER') {
           this.#count('breaker-open');
-          throw new UpstreamError(upstream, 'breaker-open', `${upstream} is failing; its circuit breaker is open`, undefined, {
-            cause: error,
-          });
+          throw new UpstreamError(
+            upstream,
+            'breaker-open',
+            `${upstream} is failing; its circuit breaker is open`,
+            undefined,
+            {
+              cause: error,
+            },
+          );
         }
         if (attempt + 1 >= attempts) break;
-        const hinted = error instanceof RetryableResponse ? retryAfterMs(error.response.headers['retry-after']) : undefined;
+        const hinted =
+          error instanceof RetryableResponse
+            ? retryAfterMs(error.response.headers['retry-after'])
+            : undefined;
         await sleep(Math.min(hinted ?? fullJitterDelay(attempt, backoff), backoff.capMs));
       }
     }
@@ -195,7 +209,8 @@ export class ServiceClient {
     const requestId = currentRequestId();
     if (requestId) headers['x-request-id'] = requestId;
     if (call.idempotencyKey) headers['idempotency-key'] = call.idempotencyKey;
-    if (tokens) headers.authorization = `Bearer ${await tokens.tokenFor(upstream, call.user ?? currentUser())}`;
+    if (tokens)
+      headers.authorization = `Bearer ${await tokens.tokenFor(upstream, call.user ?? currentUser())}`;
     let body: string | undefined;
     if (call.body !== undefined) {
       headers['content-type'] = 'application/json';

@@ -13,7 +13,9 @@ const levels: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
-export function createKafka(options: { brokers: string[]; clientId: string; logger: Logger } & Partial<KafkaConfig>): Kafka {
+export function createKafka(
+  options: { brokers: string[]; clientId: string; logger: Logger } & Partial<KafkaConfig>,
+): Kafka {
   const { logger, ...config } = options;
   const log = logger.child({ component: 'kafka' });
   return new Kafka({
@@ -42,12 +44,18 @@ export async function ensureTopics(
     const existing = new Set(await admin.listTopics());
     const missing: ITopicConfig[] = topics
       .filter((topic) => !existing.has(topic))
-      .map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor }));
+      .map((topic) => ({
+        topic,
+        numPartitions: options.partitions,
+        replicationFactor: options.replicationFactor,
+      }));
     if (missing.length > 0) {
       // Two services starting together may both try; "already exists" is success.
-      await admin.createTopics({ topics: missing, waitForLeaders: true }).catch((error: { type?: string }) => {
-        if (error.type !== 'TOPIC_ALREADY_EXISTS') throw error;
-      });
+      await admin
+        .createTopics({ topics: missing, waitForLeaders: true })
+        .catch((error: { type?: string }) => {
+          if (error.type !== 'TOPIC_ALREADY_EXISTS') throw error;
+        });
     }
   } finally {
     await admin.disconnect();
@@ -60,7 +68,11 @@ export async function ensureTopics(
  * order of a partition's batches.
  */
 export async function createProducer(kafka: Kafka): Promise<Producer> {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+  });
   await producer.connect();
   return producer;
 }

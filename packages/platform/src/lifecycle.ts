@@ -50,3 +50,15 @@ export async function stopService(app: FastifyInstance, steps: StopStep[]): Prom
   await flushTelemetry();
   app.log.info('stopped');
 }
+
+/** For a service's main module: report a start-up failure plainly and exit non-zero. */
+export function failStartup(error: unknown): never {
+  const message =
+    error instanceof Error
+      ? error.name === 'ConfigError'
+        ? error.message
+        : (error.stack ?? error.message)
+      : String(error);
+  process.stderr.write(`failed to start: ${message}\n`);
+  process.exit(1);
+}

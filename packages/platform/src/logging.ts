@@ -18,7 +18,14 @@ export function createLogger(options: { name: string; level?: string } & LoggerO
       return { trace_id: traceId, span_id: spanId };
     },
     redact: {
-      paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.token', 'password', 'token'],
+      paths: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        '*.password',
+        '*.token',
+        'password',
+        'token',
+      ],
       censor: '[redacted]',
     },
   });

@@ -12,6 +12,10 @@ export function createRegistry(service: string): Registry {
 }
 
 /** Returns the metric already registered under that name, or registers a new one. */
-export function metric<M extends Counter | Gauge | Histogram>(registry: Registry, name: string, create: () => M): M {
+export function metric<M extends Counter | Gauge | Histogram>(
+  registry: Registry,
+  name: string,
+  create: () => M,
+): M {
   return (registry.getSingleMetric(name) as M | undefined) ?? create();
 }

@@ -55,6 +55,8 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   /** Published rows older than this are deleted. */
   retentionMs?: number;
+  /** Prepended to every topic name (separate environments or test runs on one cluster). */
+  topicPrefix?: string;
   backoff?: BackoffPolicy;
 }
 
@@ -79,6 +81,7 @@ export class OutboxRelay {
       pollIntervalMs: 5000,
       retentionMs: 60 * 60 * 1000,
       backoff: { baseMs: 100, capMs: 5000 },
+      topicPrefix: '',
       ...options,
     };
     this.#log = options.logger.child({ component: 'outbox-relay' });
@@ -145,7 +148,8 @@ export class OutboxRelay {
         failures = 0;
         await this.#pruneNow();
         // Held-back rows become publishable when another relay commits, which sends no NOTIFY.
-        if (published === 0 && this.#heldBack > 0) await sleep(20, this.#stopController.signal).catch(() => undefined);
+        if (published === 0 && this.#heldBack > 0)
+          await sleep(20, this.#stopController.signal).catch(() => undefined);
         else if (published === 0) await this.#waitForSignal();
       } catch (err) {
         if (!this.#running) break;
@@ -159,6 +163,9 @@ export class OutboxRelay {
   /** Publishes one batch of pending rows; returns how many were published. */
   async publishBatch(): Promise<number> {
     const client = await this.#pool.connect();
+    // pg removes its idle error listener on checkout; without one, a server restart mid-batch would crash the process.
+    const onError = (err: Error) => this.#log.warn({ err }, 'outbox connection failed mid-batch');
+    client.on('error', onError);
     let broken = false;
     try {
       await client.query('BEGIN');
@@ -178,7 +185,7 @@ export class OutboxRelay {
       await this.#options.producer.sendBatch({
         acks: -1,
         topicMessages: [...byTopic].map(([topic, topicRows]) => ({
-          topic,
+          topic: this.#options.topicPrefix + topic,
           messages: topicRows.map((row) => ({
             key: row.key,
             value: JSON.stringify(row.payload),
@@ -202,6 +209,7 @@ export class OutboxRelay {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

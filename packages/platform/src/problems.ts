@@ -28,7 +28,11 @@ export class Problem extends Error {
     readonly status: number,
     slug: string,
     readonly detail: string,
-    readonly extensions: { errors?: FieldError[]; headers?: Record<string, string>; [key: string]: unknown } = {},
+    readonly extensions: {
+      errors?: FieldError[];
+      headers?: Record<string, string>;
+      [key: string]: unknown;
+    } = {},
   ) {
     super(detail);
     this.name = 'Problem';

@@ -1,8 +1,7 @@
 // What a request carries across awaits without being passed by hand: its id and,
 // when the caller acts for a user, that user. The HTTP client reads both to
 // propagate them downstream.
-import { fastifyRequestContext, requestContext } from '@fastify/request-context';
-import type { FastifyInstance } from 'fastify';
+import { requestContext } from '@fastify/request-context';
 
 export interface ActingUser {
   id: string;
@@ -14,12 +13,6 @@ declare module '@fastify/request-context' {
     requestId?: string;
     user?: ActingUser;
   }
-}
-
-export async function registerRequestContext(app: FastifyInstance): Promise<void> {
-  await app.register(fastifyRequestContext, {
-    defaultStoreValues: (request) => ({ requestId: request.id }),
-  });
 }
 
 export function currentRequestId(): string | undefined {

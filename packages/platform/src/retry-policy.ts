@@ -24,7 +24,14 @@ export function retryAfterMs(header: string | string[] | undefined): number | un
 // Postgres SQLSTATEs that say "try again": connection exceptions (class 08),
 // shutdown in progress, too many connections, serialization failure, deadlock.
 const TRANSIENT_SQLSTATE = /^(08...|57P0[123]|53300|40001|40P01)$/;
-const TRANSIENT_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN', 'EAI_AGAIN']);
+const TRANSIENT_ERRNO = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTCONN',
+  'EAI_AGAIN',
+]);
 // Prisma's codes for an unreachable or lost database, pool exhaustion and write conflicts.
 const TRANSIENT_PRISMA = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028', 'P2034']);
 // Driver adapter error kinds for the same situations.
@@ -36,7 +43,8 @@ const TRANSIENT_ADAPTER_KINDS = new Set([
   'TransactionWriteConflict',
   'TransactionAlreadyClosed',
 ]);
-const TRANSIENT_MESSAGE = /Connection terminated|Client has encountered a connection error|terminating connection/i;
+const TRANSIENT_MESSAGE =
+  /Connection terminated|Client has encountered a connection error|terminating connection/i;
 
 /** True when the error (or any error in its cause chain) is a passing infrastructure fault. */
 export function isTransientInfrastructureError(error: unknown): boolean {
@@ -52,7 +60,8 @@ export function isTransientInfrastructureError(error: unknown): boolean {
       cause?: unknown;
     };
     if (typeof e.code === 'string') {
-      if (TRANSIENT_SQLSTATE.test(e.code) || TRANSIENT_ERRNO.has(e.code) || TRANSIENT_PRISMA.has(e.code)) return true;
+      if (TRANSIENT_SQLSTATE.test(e.code) || TRANSIENT_ERRNO.has(e.code) || TRANSIENT_PRISMA.has(e.code))
+        return true;
     }
     if (typeof e.meta?.code === 'string' && TRANSIENT_SQLSTATE.test(e.meta.code)) return true;
     if (typeof e.kind === 'string' && TRANSIENT_ADAPTER_KINDS.has(e.kind)) return true;

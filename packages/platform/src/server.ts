@@ -1,7 +1,15 @@
 // The Fastify factory every service starts from: zod schemas on routes, request
 // ids, problem+json for every error, a body limit, health and metrics endpoints.
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { fastifyRequestContext } from '@fastify/request-context';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
   serializerCompiler,
@@ -36,16 +44,17 @@ const QUIET = /^\/(health\/|metrics)/;
 export function createServer(options: ServerOptions) {
   const quiet = options.quietPaths ?? QUIET;
   const app = Fastify({
-    loggerInstance: options.logger,
+    // Typed as Fastify's logger so the instance fits every FastifyInstance parameter.
+    loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? 1_048_576,
-    disableRequestLogging: true,
+    // One access-log line per request is written by the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     // A client's own id is kept when it is a sane token, so one id follows a request across services.
     requestIdHeader: false,
     genReqId: (request) => {
       const incoming = request.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
-    requestIdLogLabel: 'request_id',
     // Idle keep-alive sockets would otherwise hold a closing server open until they time out.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
@@ -53,6 +62,8 @@ export function createServer(options: ServerOptions) {
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // The request id (and, once authenticated, the user) follow the request across awaits.
+  app.register(fastifyRequestContext, { defaultStoreValues: (request) => ({ requestId: request.id }) });
   app.decorate('readiness', new Readiness(options.readinessTimeoutMs));
   app.decorate('metrics', createRegistry(options.name));
 
@@ -66,6 +77,12 @@ export function createServer(options: ServerOptions) {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+
+  // While stopping, in-flight responses close their connection, so a keep-alive
+  // client cannot hold the server open past its last response.
+  app.addHook('onSend', async (_request, reply) => {
+    if (app.readiness.shuttingDown) reply.header('connection', 'close');
   });
 
   app.addHook('onResponse', async (request, reply) => {
@@ -87,7 +104,11 @@ export function createServer(options: ServerOptions) {
   });
 
   app.setNotFoundHandler((request, reply) => {
-    sendProblem(request, reply, problems.notFound(`No route ${request.method} ${request.url.split('?')[0]}.`));
+    sendProblem(
+      request,
+      reply,
+      problems.notFound(`No route ${request.method} ${request.url.split('?')[0]}.`),
+    );
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {

@@ -38,10 +38,12 @@ export function startTelemetry(serviceName: string): NodeSDK | undefined {
           ignoreIncomingRequestHook: (request) => /^\/(health|metrics)/.test(request.url ?? ''),
         },
       }),
-      new FastifyOtelInstrumentation({ registerOnInitialization: true, ignorePaths: (opts) => /^\/(health|metrics)/.test(opts.url) }),
+      new FastifyOtelInstrumentation({
+        registerOnInitialization: true,
+        ignorePaths: (opts) => /^\/(health|metrics)/.test(opts.url),
+      }),
     ],
   });
   sdk.start();
   return sdk;
 }
-

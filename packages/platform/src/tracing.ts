@@ -1,6 +1,13 @@
 // Trace context helpers on the OpenTelemetry API only (no SDK), for code that
 // carries a trace across a boundary no instrumentation sees: the outbox.
-import { context, type Context, propagation, type ProxyTracerProvider, ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import {
+  type Context,
+  context,
+  type ProxyTracerProvider,
+  propagation,
+  ROOT_CONTEXT,
+  trace,
+} from '@opentelemetry/api';
 
 /** The W3C traceparent of the active span, or null when there is none. */
 export function currentTraceparent(): string | null {

@@ -1,0 +1,346 @@
+// The outbox relay and the idempotent consumer against the real Postgres and Kafka.
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { buildMessage, DEAD_LETTER_TOPIC, type Message, topicNames } from '@shop/contracts';
+import {
+  collect,
+  createTestDatabase,
+  eventually,
+  type PgTransaction,
+  pgTransactions,
+  runTs,
+  type TestDatabase,
+  testKafka,
+  testLogger,
+  uniquePrefix,
+} from '@shop/testkit';
+import type { Producer } from 'kafkajs';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createProducer,
+  createRegistry,
+  enqueue,
+  ensureTopics,
+  IdempotentConsumer,
+  MESSAGING_SCHEMA_SQL,
+  type MessageHandlers,
+  OutboxRelay,
+} from '../src/index.js';
+
+const EFFECTS_SQL =
+  'CREATE TABLE effects (message_id UUID NOT NULL, order_id UUID NOT NULL, seq INT NOT NULL)';
+const logger = testLogger();
+const kafka = testKafka('messaging-test');
+const prefixes: string[] = [];
+let prefix = '';
+let db: TestDatabase;
+let pool: pg.Pool;
+let producer: Producer;
+let runInTransaction: ReturnType<typeof pgTransactions>;
+const stoppers: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase('messaging', [MESSAGING_SCHEMA_SQL, EFFECTS_SQL]);
+  pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  pool.on('error', () => undefined);
+  runInTransaction = pgTransactions(pool);
+  producer = await createProducer(kafka);
+});
+
+// Each test gets its own topics, an empty outbox, and stops what it started.
+async function freshTopics(label: string): Promise<void> {
+  prefix = uniquePrefix(label);
+  prefixes.push(prefix);
+  await ensureTopics(
+    kafka,
+    [...topicNames, DEAD_LETTER_TOPIC].map((t) => prefix + t),
+    {
+      partitions: 3,
+      replicationFactor: 1,
+    },
+  );
+}
+
+afterEach(async () => {
+  for (const stop of stoppers.splice(0).reverse()) await stop();
+  await db.query('DELETE FROM outbox');
+});
+
+afterAll(async () => {
+  await producer.disconnect();
+  await pool.end();
+  await db.drop();
+  const admin = kafka.admin();
+  await admin.connect();
+  const mine = (await admin.listTopics()).filter((topic) => prefixes.some((p) => topic.startsWith(p)));
+  await admin.deleteTopics({ topics: mine }).catch(() => undefined);
+  await admin.disconnect();
+});
+
+function startRelay(options: Partial<ConstructorParameters<typeof OutboxRelay>[0]> = {}) {
+  const relay = new OutboxRelay({ databaseUrl: db.url, producer, logger, topicPrefix: prefix, ...options });
+  relay.start();
+  stoppers.push(() => relay.stop());
+  return relay;
+}
+
+const released = (orderId: string, id?: string) =>
+  buildMessage('stock.released', orderId, { orderId }, { source: 'test', ...(id ? { id } : {}) });
+
+async function pendingRows(): Promise<number> {
+  const [row] = await db.query<{ n: string }>('SELECT count(*) AS n FROM outbox WHERE published_at IS NULL');
+  return Number(row?.n);
+}
+
+describe('transactional outbox', () => {
+  it('publishes what was committed, nothing of what was rolled back, waking on NOTIFY', async () => {
+    await freshTopics('outbox');
+    const committed = released(randomUUID());
+    const rolledBack = released(randomUUID());
+    await runInTransaction((tx) => enqueue(tx, committed));
+    await runInTransaction(async (tx) => {
+      await enqueue(tx, rolledBack);
+      throw new Error('the state change failed');
+    }).catch(() => undefined);
+    startRelay({ pollIntervalMs: 60_000 });
+    const seen = await collect(kafka, `${prefix}inventory.replies`, (m) =>
+      m.some((x) => x.key === committed.key),
+    );
+    expect(seen.map((m) => JSON.parse(m.value ?? '{}').id)).toContain(committed.id);
+    expect(seen.map((m) => m.key)).not.toContain(rolledBack.key);
+    const record = seen.find((m) => m.key === committed.key);
+    expect(record?.headers).toMatchObject({ 'message-id': committed.id, 'message-type': 'stock.released' });
+    await eventually(async () => ((await pendingRows()) === 0 ? true : undefined), {
+      what: 'outbox drained',
+    });
+
+    // The relay polls only every 60 s and is idle now: delivery within seconds proves the NOTIFY wake-up.
+    const later = released(randomUUID());
+    await runInTransaction((tx) => enqueue(tx, later));
+    const again = await collect(
+      kafka,
+      `${prefix}inventory.replies`,
+      (m) => m.some((x) => x.key === later.key),
+      10_000,
+    );
+    expect(again.some((m) => m.key === later.key)).toBe(true);
+  });
+});
+
+describe('idempotent consumer', () => {
+  const handlers = (onRelease?: (message: Message<'stock.released'>, tx: PgTransaction) => Promise<void>) =>
+    ({
+      'stock.released': async (message, { tx }) => {
+        await tx.$executeRawUnsafe(
+          'INSERT INTO effects (message_id, order_id, seq) VALUES ($1, $2, (SELECT count(*) FROM effects WHERE order_id = $2))',
+          message.id,
+          message.data.orderId,
+        );
+        await onRelease?.(message, tx);
+      },
+    }) satisfies MessageHandlers<PgTransaction>;
+
+  async function startConsumer(
+    groupId: string,
+    h: MessageHandlers<PgTransaction>,
+    metrics = createRegistry('test'),
+  ) {
+    const consumer = new IdempotentConsumer<PgTransaction>({
+      kafka,
+      groupId: `${prefix}${groupId}`,
+      topics: ['inventory.replies'],
+      handlers: h,
+      runInTransaction,
+      producer,
+      logger,
+      metrics,
+      maxAttempts: 3,
+      backoff: { baseMs: 10, capMs: 50 },
+      outageBackoff: { baseMs: 10, capMs: 100 },
+      topicPrefix: prefix,
+    });
+    await consumer.start();
+    stoppers.push(() => consumer.stop());
+    return consumer;
+  }
+
+  async function effectsFor(orderId: string) {
+    return db.query<{ message_id: string; seq: number }>(
+      'SELECT message_id, seq FROM effects WHERE order_id = $1',
+      [orderId],
+    );
+  }
+
+  it('gives a duplicate delivery no second effect', async () => {
+    await freshTopics('dupes');
+    const orderId = randomUUID();
+    const message = released(orderId);
+    const metrics = createRegistry('test');
+    await startConsumer('dupes', handlers(), metrics);
+    for (let i = 0; i < 2; i++) {
+      await producer.send({
+        topic: `${prefix}inventory.replies`,
+        messages: [{ key: orderId, value: JSON.stringify(message) }],
+      });
+    }
+    await eventually(
+      async () =>
+        (await metrics.getSingleMetricAsString('consumer_messages_total')).includes('outcome="duplicate"')
+          ? true
+          : undefined,
+      { what: 'the duplicate to be seen' },
+    );
+    expect(await effectsFor(orderId)).toHaveLength(1);
+  });
+
+  it('keeps a relay crash between publish and mark to one effect', async () => {
+    await freshTopics('crash');
+    await startConsumer('crash', handlers());
+    const orderId = randomUUID();
+    const message = released(orderId);
+    await runInTransaction((tx) => enqueue(tx, message));
+    const crashing = runTs(join(import.meta.dirname, 'fixtures/crashing-relay.ts'), {
+      DATABASE_URL: db.url,
+      KAFKA_BROKERS: (process.env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',')[0] ?? '',
+      TOPIC_PREFIX: prefix,
+    });
+    const { signal } = await crashing.exited;
+    expect(signal).toBe('SIGKILL');
+    expect(crashing.output()).toContain('published; crashing');
+    // The crash happened after the broker had the message, so the row is still pending and goes out again.
+    expect(await pendingRows()).toBe(1);
+    startRelay();
+    await eventually(async () => ((await pendingRows()) === 0 ? true : undefined), {
+      what: 'outbox drained by the surviving relay',
+    });
+    const onTopic = await collect(
+      kafka,
+      `${prefix}inventory.replies`,
+      (m) => m.filter((x) => x.key === orderId).length >= 2,
+    );
+    expect(onTopic.filter((m) => m.key === orderId)).toHaveLength(2);
+    await eventually(async () => ((await effectsFor(orderId)).length === 1 ? true : undefined), {
+      what: 'one effect',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await effectsFor(orderId)).toHaveLength(1);
+  });
+
+  it('keeps the order of messages per key with two relays publishing at once', async () => {
+    await freshTopics('order');
+    await startConsumer('order', handlers());
+    startRelay({ batchSize: 7 });
+    startRelay({ batchSize: 5 });
+    const keys = Array.from({ length: 4 }, () => randomUUID());
+    const sent = new Map<string, string[]>(keys.map((key) => [key, []]));
+    for (let i = 0; i < 120; i++) {
+      const key = keys[i % keys.length] ?? '';
+      const message = released(key);
+      sent.get(key)?.push(message.id);
+      await runInTransaction((tx) => enqueue(tx, message));
+    }
+    await eventually(
+      async () => {
+        const counts = await Promise.all(keys.map(effectsFor));
+        return counts.every((rows) => rows.length === 30) ? true : undefined;
+      },
+      { timeoutMs: 30_000, what: 'every message handled' },
+    );
+    for (const key of keys) {
+      const handled = (await effectsFor(key)).sort((a, b) => a.seq - b.seq).map((row) => row.message_id);
+      expect(handled).toEqual(sent.get(key));
+    }
+  });
+
+  it('dead-letters a poison message after the last attempt, rolls back its writes, and moves on', async () => {
+    await freshTopics('poison');
+    const poisonOrder = randomUUID();
+    const poison = released(poisonOrder);
+    const next = released(poisonOrder);
+    let attempts = 0;
+    await startConsumer(
+      'poison',
+      handlers(async (message) => {
+        if (message.id === poison.id) {
+          attempts++;
+          throw new Error('this message breaks the handler');
+        }
+      }),
+    );
+    await producer.send({
+      topic: `${prefix}inventory.replies`,
+      messages: [poison, next].map((m) => ({ key: poisonOrder, value: JSON.stringify(m) })),
+    });
+    const dead = await collect(kafka, `${prefix}${DEAD_LETTER_TOPIC}`, (m) =>
+      m.some((x) => x.value?.includes(poison.id)),
+    );
+    const letter = dead.find((m) => m.value?.includes(poison.id));
+    expect(letter?.headers).toMatchObject({
+      'dlq-error': 'Error: this message breaks the handler',
+      'dlq-attempts': '3',
+      'dlq-original-topic': `${prefix}inventory.replies`,
+      'dlq-consumer-group': `${prefix}poison`,
+    });
+    expect(attempts).toBe(3);
+    // The next message on the same partition was not blocked, and the poison left no partial write.
+    await eventually(
+      async () =>
+        (await effectsFor(poisonOrder)).some((row) => row.message_id === next.id) ? true : undefined,
+      { what: 'the next message handled' },
+    );
+    expect((await effectsFor(poisonOrder)).map((row) => row.message_id)).not.toContain(poison.id);
+  });
+
+  it('dead-letters malformed messages at once with the reason', async () => {
+    await freshTopics('malformed');
+    const key = randomUUID();
+    await startConsumer('malformed', handlers());
+    const valid = released(key);
+    await producer.send({
+      topic: `${prefix}inventory.replies`,
+      messages: [
+        { key, value: 'not json at all' },
+        { key, value: JSON.stringify({ ...valid, id: randomUUID(), type: 'stock.teleported' }) },
+        { key, value: JSON.stringify({ ...valid, id: randomUUID(), version: 9 }) },
+      ],
+    });
+    const dead = await collect(
+      kafka,
+      `${prefix}${DEAD_LETTER_TOPIC}`,
+      (m) => m.filter((x) => x.key === key).length >= 3,
+    );
+    const reasons = dead.filter((m) => m.key === key).map((m) => m.headers['dlq-error']);
+    expect(reasons).toEqual([
+      'the message value is not JSON',
+      'unknown message type stock.teleported',
+      'unsupported envelope version 9',
+    ]);
+    expect(dead.filter((m) => m.key === key).every((m) => m.headers['dlq-attempts'] === '0')).toBe(true);
+  });
+
+  it('retries through a lost database connection instead of dead-lettering', async () => {
+    await freshTopics('outage');
+    const orderId = randomUUID();
+    let killed = false;
+    await startConsumer(
+      'outage',
+      handlers(async (message, tx) => {
+        if (message.data.orderId === orderId && !killed) {
+          killed = true;
+          await tx.query('SELECT pg_terminate_backend(pg_backend_pid())');
+        }
+      }),
+    );
+    await producer.send({
+      topic: `${prefix}inventory.replies`,
+      messages: [{ key: orderId, value: JSON.stringify(released(orderId)) }],
+    });
+    await eventually(async () => ((await effectsFor(orderId)).length === 1 ? true : undefined), {
+      what: 'handled after the outage',
+    });
+    expect(killed).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await effectsFor(orderId)).toHaveLength(1);
+  });
+});
