@@ -80,7 +80,16 @@ pid_read() {
 	printf '%s' "$pid"
 }
 
-pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+# Alive = exists and is not a zombie. A killed process whose parent has not
+# reaped it yet (here: PID 1, which reaps lazily) still answers kill -0, but it
+# has exited and holds no ports.
+pid_alive() {
+	[[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null || return 1
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) } # the state letter follows the parenthesised command name
+	[[ "${stat:0:1}" != Z ]]
+}
 
 # True when PID is alive AND its command line contains NEEDLE (a path unique
 # to this checkout, e.g. the data directory). Guards against PID reuse.
@@ -170,9 +179,11 @@ port_require_free() {
 	port_in_use "$port" || return 0
 	owner=$(port_owner_pid "$port" || true)
 	if [[ -n "$owner" ]]; then
-		owner="held by $(pid_describe "$owner")"
+		owner=$(pid_describe "$owner")
 	else
-		owner="held by a process this user cannot see (try: sudo ss -ltnp 'sport = :$port')"
+		owner="(this user cannot see which process; try: sudo ss -ltnp 'sport = :$port')"
 	fi
-	die "$what: port $port on this machine is already in use, $owner. It is not ours (no PID file of ours points at it). Stop that process, or pick another port: $var=<free port> make infra-up"
+	die "$what: port $port is already in use by a process that is not ours (no PID file of ours points at it):
+      $owner
+    Stop that process, or use another port for this checkout: $var=<free port> make infra-up"
 }
