@@ -147,11 +147,16 @@ pid_wait_exit() {
 }
 
 # SIGTERM, wait, and SIGKILL as a last resort. Only ever called with a PID that
-# pid_running vouched for.
+# pid_running vouched for. Sets PID_STOP_KILLED=1 when SIGKILL was needed.
+# shellcheck disable=SC2034 # PID_STOP_KILLED is read by the callers
+PID_STOP_KILLED=0
+# shellcheck disable=SC2034
 pid_stop() {
 	local name=$1 pid=$2 timeout=${3:-60}
+	PID_STOP_KILLED=0
 	kill -TERM "$pid" 2>/dev/null || true
 	if ! pid_wait_exit "$pid" "$timeout"; then
+		PID_STOP_KILLED=1
 		log_warn "$name (pid $pid) did not exit ${timeout}s after SIGTERM; sending SIGKILL"
 		kill -KILL "$pid" 2>/dev/null || true
 		pid_wait_exit "$pid" 10 || die "$name (pid $pid) survived SIGKILL"
