@@ -56,6 +56,17 @@ log_tail() {
 	log_dim "--- end of $(rel "$file") ---"
 }
 
+# Logs are appended to across starts; keep one previous generation once a
+# log passes 20 MB, so a long-lived checkout does not fill the disk.
+rotate_log() {
+	local file=$1 size
+	[[ -f "$file" ]] || return 0
+	size=$(stat -c %s "$file")
+	if ((size > 20 * 1024 * 1024)); then
+		mv -f "$file" "$file.1"
+	fi
+}
+
 # Seconds since the epoch with millisecond precision, for timing steps.
 now_ms() { date +%s%3N; }
 elapsed_since() { # start_ms -> "1.2s"

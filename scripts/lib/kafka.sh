@@ -251,6 +251,7 @@ kafka_up() {
 	fi
 
 	log_info "kafka: starting $KAFKA_VERSION on $KAFKA_HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT)"
+	rotate_log "$KAFKA_LOG"
 	printf '\n=== %s kafka %s starting (scripts/lib/kafka.sh) ===\n' "$(date -u +%FT%TZ)" "$KAFKA_VERSION" >>"$KAFKA_LOG"
 	# setsid: its own session, so the broker outlives this script and a
 	# Ctrl-C in the terminal that ran `make` does not reach it. setsid does

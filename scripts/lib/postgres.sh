@@ -76,6 +76,9 @@ pg_check_reachable() {
 
 pg_init() {
 	if [[ -f "$PG_DATA/PG_VERSION" ]]; then
+		local have
+		have=$(<"$PG_DATA/PG_VERSION")
+		[[ "$have" == 15 ]] || die "postgres: $(rel "$PG_DATA") holds a PostgreSQL $have cluster, but these scripts run 15; move it away (dev data: rm -rf $(rel "$PG_DATA")) and run make infra-up again"
 		return 0
 	fi
 	if [[ -e "$PG_DATA" ]]; then
@@ -161,22 +164,34 @@ EOF
 }
 
 # Postgres keeps its own lock file, postmaster.pid. If the server was killed
-# it is left behind; Postgres copes with that by itself (it checks whether
-# that PID is alive), but we report it so the user knows what happened.
-pg_report_stale_lockfile() {
+# it is left behind. Postgres copes with that by itself when the PID in it is
+# gone, but not when that PID still exists: here a killed postmaster lingers
+# as a zombie until PID 1 gets round to reaping it, and Postgres then refuses
+# to start ("lock file already exists; is another postmaster running?"); the
+# same happens if the PID was reused by another process of the postgres user.
+pg_clear_stale_lockfile() {
 	local lock="$PG_DATA/postmaster.pid" pid
 	[[ -f "$lock" ]] || return 0
 	pid=$(head -n1 "$lock")
-	if ! pid_is_ours "$pid" "$PG_DATA"; then
-		log_warn "postgres: stale $(rel "$lock") (pid $pid is not running): the server was not shut down cleanly; it will recover from its WAL on start"
-		# Server processes orphaned by a killed postmaster exit on their own
-		# within a moment; Postgres refuses to start while they still hold the
-		# old shared memory, so give them a few seconds.
-		for _ in $(seq 1 50); do
-			pgrep -u "$(pg_os_user)" -f "^postgres: $PG_CLUSTER_NAME: " >/dev/null || break
-			sleep 0.1
-		done
+	pid_is_ours "$pid" "$PG_DATA" && return 0 # running: pg_up does not get here
+	log_warn "postgres: stale $(rel "$lock") (pid $pid is not running): the server was not shut down cleanly; it will recover from its WAL on start"
+	# Server processes orphaned by a killed postmaster exit on their own within
+	# a moment (they watch the postmaster); they are the ones still attached to
+	# the old shared memory, which is what the lock file protects. Wait for
+	# them, and for the dead postmaster to be reaped.
+	local _
+	for _ in $(seq 1 100); do
+		if ! pgrep -u "$(pg_os_user)" -f "^postgres: $PG_CLUSTER_NAME: " >/dev/null && ! kill -0 "$pid" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	if pgrep -u "$(pg_os_user)" -f "^postgres: $PG_CLUSTER_NAME: " >/dev/null; then
+		die "postgres: server processes of the killed server are still running (pgrep -af 'postgres: $PG_CLUSTER_NAME'); stop them, then run make infra-up again"
 	fi
+	# No server process of ours is left, only the PID (a zombie, or a reused
+	# number): the lock file protects nothing any more.
+	rm -f "$lock"
 }
 
 pg_wait_ready() {
@@ -227,10 +242,11 @@ SELECT format('REVOKE CONNECT ON DATABASE %I FROM PUBLIC', s)
 SQL
 	) || die "postgres: creating the service roles and databases failed"
 	# The first query printed what was missing, e.g. "role:users database:users".
-	created=$(printf '%s' "$created" | tr -s '[:space:]' ' ' | sed 's/^ //; s/ $//')
-	if [[ -n "$created" ]]; then
-		log_ok "postgres: created ${created//:/ }"
-	fi
+	local roles dbs
+	roles=$(printf '%s' "$created" | grep -o 'role:[^ ]*' | cut -d: -f2 | paste -sd' ' || true)
+	dbs=$(printf '%s' "$created" | grep -o 'database:[^ ]*' | cut -d: -f2 | paste -sd' ' || true)
+	[[ -z "$roles" ]] || log_ok "postgres: created roles: $roles"
+	[[ -z "$dbs" ]] || log_ok "postgres: created databases: $dbs"
 }
 
 pg_up() {
@@ -256,9 +272,10 @@ pg_up() {
 	port_require_free "$PG_PORT" postgres SHOP_PG_PORT
 	pg_init
 	pg_write_config
-	pg_report_stale_lockfile
+	pg_clear_stale_lockfile
 
 	# pg_ctl (as the owner) must be able to append to the log file.
+	rotate_log "$PG_LOG"
 	touch "$PG_LOG"
 	[[ $EUID -eq 0 ]] && chown postgres:postgres "$PG_LOG"
 	log_info "postgres: starting on $PG_HOST:$PG_PORT"
