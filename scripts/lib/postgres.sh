@@ -17,6 +17,17 @@ PG_HOST=127.0.0.1
 PG_PORT="${SHOP_PG_PORT:-15432}"
 PG_DATA="$SHOP_RUN_DIR/postgres"
 PG_LOG="$SHOP_LOG_DIR/postgres.log"
+# As root, the server runs as the `postgres` OS user (see pg_as_owner), which
+# must be able to reach the checkout. A checkout under /root (mode 700) is not
+# reachable; then the data dir and log live in a directory of their own under
+# /var/tmp, keyed by the checkout's path, and .run/postgres and
+# .run/logs/postgres.log are symlinks to them, so nothing else changes.
+PG_RELOCATED=""
+if [[ $EUID -eq 0 ]] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$SHOP_ROOT"; then
+	PG_RELOCATED="/var/tmp/shop-postgres-$(printf '%s' "$SHOP_ROOT" | sha256sum | cut -c1-12)"
+	PG_DATA="$PG_RELOCATED/data"
+	PG_LOG="$PG_RELOCATED/postgres.log"
+fi
 # Shown in `ps` as "postgres: shop-15432: checkpointer" etc., so our server
 # processes are easy to tell apart from any other cluster on the machine.
 PG_CLUSTER_NAME="shop-$PG_PORT"
@@ -58,20 +69,20 @@ pg_running_pid() {
 	printf '%s' "$pid"
 }
 
-# The postgres OS user must be able to reach the data directory inside the
-# checkout. A checkout under /root (mode 700) is not reachable; say so
-# instead of letting initdb fail with a bare "Permission denied".
-pg_check_reachable() {
-	[[ $EUID -eq 0 ]] || return 0
-	id postgres >/dev/null 2>&1 || die "postgres: the 'postgres' OS user does not exist; run make install (it installs postgresql-15, which creates it)"
-	local dir=$SHOP_RUN_DIR
-	if ! runuser -u postgres -- test -x "$dir"; then
-		local blocker=$dir
-		while [[ "$blocker" != / ]] && ! runuser -u postgres -- test -x "$(dirname "$blocker")"; do
-			blocker=$(dirname "$blocker")
-		done
-		die "postgres: the 'postgres' OS user cannot reach $dir (blocked at $(dirname "$blocker"), mode $(stat -c %a "$(dirname "$blocker")")). Put the checkout somewhere world-traversable, or: chmod o+x $(dirname "$blocker")"
+# Create the relocated home (see PG_RELOCATED) and the symlinks that keep
+# .run/postgres and .run/logs/postgres.log pointing at it.
+pg_prepare_relocation() {
+	[[ -n "$PG_RELOCATED" ]] || return 0
+	if [[ ! -d "$PG_RELOCATED" ]]; then
+		log_warn "postgres: the postgres OS user cannot reach $SHOP_ROOT (a parent directory is not world-traversable); keeping the data in $PG_RELOCATED instead, linked from .run/postgres"
+		mkdir -p "$PG_RELOCATED"
 	fi
+	chown postgres:postgres "$PG_RELOCATED"
+	chmod 700 "$PG_RELOCATED"
+	[[ -L "$SHOP_RUN_DIR/postgres" || ! -e "$SHOP_RUN_DIR/postgres" ]] ||
+		die "postgres: $(rel "$SHOP_RUN_DIR/postgres") is a directory the postgres OS user cannot reach; move it away"
+	ln -sfn "$PG_DATA" "$SHOP_RUN_DIR/postgres"
+	ln -sfn "$PG_LOG" "$SHOP_LOG_DIR/postgres.log"
 }
 
 pg_init() {
@@ -268,7 +279,8 @@ pg_up() {
 	t0=$(now_ms)
 	[[ -x "$PG_BIN/pg_ctl" ]] || die "postgres: $PG_BIN/pg_ctl not found; run make install"
 	ensure_run_dirs
-	pg_check_reachable
+	id postgres >/dev/null 2>&1 || [[ $EUID -ne 0 ]] || die "postgres: the 'postgres' OS user does not exist; run make install (it installs postgresql-15, which creates it)"
+	pg_prepare_relocation
 	port_require_free "$PG_PORT" postgres SHOP_PG_PORT
 	pg_init
 	pg_write_config
