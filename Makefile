@@ -66,3 +66,15 @@ k8s-down: ## Stop the local control plane started by k8s-up
 .PHONY: k8s-status
 k8s-status: ## Show whether the local control plane is running and where its kubeconfig is
 	@scripts/k8s.sh status
+
+.PHONY: images-base
+images-base: ## Build the local Node base image (debootstrap + Node from npm, buildah; cached, seconds when warm)
+	@scripts/images.sh base
+
+.PHONY: images
+images: images-base ## Build the service images with buildah (localhost/shop-<service>:<git sha>; see docs/images.md)
+	@scripts/images.sh build
+
+.PHONY: images-selftest
+images-selftest: images-base ## Prove the image design on a stand-in workspace: build, run with podman, probe, SIGTERM
+	@scripts/images-selftest.sh
