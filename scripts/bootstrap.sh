@@ -4,8 +4,9 @@
 #   - Debian packages: PostgreSQL 15 (server binaries used directly by
 #     scripts/infra.sh), a JRE and Maven (Kafka runs from Maven Central jars),
 #     and the small tools the scripts rely on (ss, ps, runuser, flock).
-#   - npm dependencies with `npm ci`, only when node_modules is missing or
-#     package-lock.json changed since the last install.
+#   - npm dependencies with `npm ci` (or `npm install` from the same lock,
+#     see below), only when node_modules is missing or package-lock.json
+#     changed since the last install (sha256 stamp in node_modules/).
 # A warm run (everything present) must take about a second and print little,
 # because every make target that needs dependencies runs it.
 set -euo pipefail
@@ -16,13 +17,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # Debian 12 package names. postgresql-15 explicitly (not just the `postgresql`
 # metapackage) because the scripts call /usr/lib/postgresql/15/bin/*.
 APT_PACKAGES=(
-	postgresql-15         # initdb, pg_ctl, postgres
-	postgresql-client-15  # psql, pg_isready
+	postgresql-15           # initdb, pg_ctl, postgres
+	postgresql-client-15    # psql
 	openjdk-17-jre-headless # runs the Kafka broker (3.9 runs on 17; 4.x requires 17)
-	maven                 # fetches the Kafka broker jars from Maven Central
-	procps                # ps, pgrep
-	iproute2              # ss (port checks)
-	util-linux            # runuser, flock, setsid
+	maven                   # fetches the Kafka broker jars from Maven Central
+	procps                  # ps, pgrep
+	iproute2                # ss (port checks)
+	util-linux              # runuser, flock, setsid
 )
 
 # Wait up to 10 minutes for dpkg's lock: other agents and CI steps may be
