@@ -135,6 +135,10 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
     await this.#consumer.disconnect();
   }
 
+  get groupId(): string {
+    return this.#options.groupId;
+  }
+
   /** For readiness: the consumer has joined its group and not crashed. */
   readonly check = async () => {
     if (this.#crashed) throw new Error(`consumer ${this.#options.groupId} crashed: ${this.#crashed}`);

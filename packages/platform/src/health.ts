@@ -1,7 +1,8 @@
 // Readiness: each dependency registers a check; /health/ready runs them all in
 // parallel, each under a short deadline, and names the ones that failed.
 export type CheckResult = { ok: true; detail?: Record<string, unknown> } | { ok: false; error: string };
-export type ReadinessCheck = () => Promise<Record<string, unknown> | undefined>;
+/** Throws when the dependency is unusable; an object it returns is shown as detail. */
+export type ReadinessCheck = () => Promise<unknown>;
 
 export interface ReadinessReport {
   status: 'ready' | 'not-ready' | 'shutting-down';

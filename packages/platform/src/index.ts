@@ -12,6 +12,7 @@ export * from './outbox.js';
 export * from './problems.js';
 export * from './request-context.js';
 export * from './retry-policy.js';
+export * from './runtime.js';
 export * from './server.js';
 export * from './service-auth.js';
 export * from './tracing.js';

@@ -16,24 +16,25 @@ export interface RunOptions {
   host: string;
   port: number;
   graceMs: number;
-  /** Run after the HTTP server has drained, in this order (consumers first, database last). */
+  /** Run after the HTTP server has drained, in this order, after the steps `start` returns. */
   stopSteps?: StopStep[];
-  /** Started after the server listens (relays, consumers, timers). */
-  start?: () => Promise<void>;
+  /** Starts what runs beside the server (consumers, relays, timers) and returns how to stop it. */
+  start?: () => Promise<StopStep[] | undefined>;
 }
 
 export async function runService(options: RunOptions): Promise<void> {
   const { app, graceMs } = options;
   const log = app.log;
+  const steps = [...(options.stopSteps ?? [])];
 
   closeWithGrace({ delay: graceMs }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'stopping after an unexpected error');
     else log.info({ signal, graceMs }, 'stopping');
-    await stopService(app, options.stopSteps ?? []);
+    await stopService(app, steps);
   });
 
   await app.listen({ host: options.host, port: options.port });
-  await options.start?.();
+  steps.unshift(...((await options.start?.()) ?? []));
   log.info({ address: `http://${options.host}:${options.port}` }, 'ready');
 }
 

@@ -7,7 +7,7 @@
 // rows are claimed with FOR UPDATE SKIP LOCKED, and a row is held back while an
 // earlier row of the same key is still pending elsewhere, which keeps the order
 // per key (writers of one aggregate serialise on its row, so id order is commit order).
-import { type Message, topicOf } from '@shop/contracts';
+import { type Message, type MessageType, topicOf } from '@shop/contracts';
 import type { Producer } from 'kafkajs';
 import pg from 'pg';
 import type { Registry } from 'prom-client';
@@ -22,8 +22,11 @@ export interface SqlTransaction {
 
 export const OUTBOX_CHANNEL = 'outbox';
 
-/** Writes messages to the outbox inside the caller's transaction. */
-export async function enqueue(tx: SqlTransaction, ...messages: Message[]): Promise<void> {
+/** Writes messages (built with buildMessage) to the outbox inside the caller's transaction. */
+export async function enqueue(
+  tx: SqlTransaction,
+  ...messages: { id: string; type: MessageType; key: string }[]
+): Promise<void> {
   if (messages.length === 0) return;
   const values: unknown[] = [];
   const rows = messages.map((message, index) => {

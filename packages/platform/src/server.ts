@@ -2,6 +2,7 @@
 // ids, problem+json for every error, a body limit, health and metrics endpoints.
 import { randomUUID } from 'node:crypto';
 import { fastifyRequestContext } from '@fastify/request-context';
+import fastifySwagger from '@fastify/swagger';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -12,6 +13,7 @@ import Fastify, {
 } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
@@ -29,6 +31,8 @@ export interface ServerOptions {
   readinessTimeoutMs?: number;
   /** Requests to these URL prefixes are not logged (probes, scrapes). */
   quietPaths?: RegExp;
+  /** Publish an OpenAPI document of the routes, generated from their zod schemas, at /openapi.json. */
+  openapi?: { title: string; version: string; description?: string };
 }
 
 declare module 'fastify' {
@@ -115,15 +119,24 @@ export function createServer(options: ServerOptions) {
     sendProblem(request, reply, toProblem(error, request));
   });
 
-  app.get('/health/live', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
+  if (options.openapi) {
+    app.register(fastifySwagger, {
+      openapi: { openapi: '3.1.0', info: options.openapi },
+      transform: jsonSchemaTransform,
+      hideUntagged: false,
+    });
+    app.get('/openapi.json', { schema: { hide: true }, logLevel: 'warn' }, async () => app.swagger());
+  }
 
-  app.get('/health/ready', { logLevel: 'warn' }, async (_request, reply) => {
+  app.get('/health/live', { schema: { hide: true }, logLevel: 'warn' }, async () => ({ status: 'ok' }));
+
+  app.get('/health/ready', { schema: { hide: true }, logLevel: 'warn' }, async (_request, reply) => {
     const report = await app.readiness.report();
     reply.code(report.status === 'ready' ? 200 : 503);
     return report;
   });
 
-  app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
+  app.get('/metrics', { schema: { hide: true }, logLevel: 'warn' }, async (_request, reply) => {
     reply.type(app.metrics.contentType);
     return app.metrics.metrics();
   });

@@ -10,12 +10,16 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-export async function createTestDatabase(prefix: string, schemaSql: string[] = []): Promise<TestDatabase> {
+export async function createTestDatabase(
+  prefix: string,
+  schemaSql: string[] = [],
+  template?: string,
+): Promise<TestDatabase> {
   const { adminDatabaseUrl } = infra();
   const name = `test_${prefix.replace(/\W/g, '_')}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminDatabaseUrl });
   await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.query(template ? `CREATE DATABASE ${name} TEMPLATE ${template}` : `CREATE DATABASE ${name}`);
   await admin.end();
   const url = new URL(adminDatabaseUrl);
   url.pathname = `/${name}`;

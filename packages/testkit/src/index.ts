@@ -3,5 +3,7 @@ export * from './infra.js';
 export * from './kafka.js';
 export * from './logger.js';
 export * from './process.js';
+export * from './service-database.js';
 export * from './sql.js';
+export * from './tokens.js';
 export * from './wait.js';

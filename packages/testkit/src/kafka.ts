@@ -70,3 +70,13 @@ export async function collect(
   }
   return received;
 }
+
+/** The Kafka part of a service's config, pointing at the test broker with the given topic prefix. */
+export function kafkaEnvFor(prefix: string) {
+  return {
+    KAFKA_BROKERS: infra().kafkaBrokers,
+    KAFKA_TOPIC_PARTITIONS: 3,
+    KAFKA_REPLICATION_FACTOR: 1,
+    KAFKA_TOPIC_PREFIX: prefix,
+  };
+}

@@ -1,0 +1,27 @@
+// The inventory HTTP app, built without listening so tests can drive it directly.
+import { createServer, type Logger, serviceAuth } from '@shop/platform';
+import type { PrismaClient } from './db.js';
+import { productRoutes } from './routes/products.js';
+
+export interface InventoryDeps {
+  prisma: PrismaClient;
+  logger: Logger;
+  serviceTokenSecrets: string[];
+  bodyLimit?: number;
+}
+
+export function buildApp(deps: InventoryDeps) {
+  const app = createServer({
+    name: 'inventory',
+    logger: deps.logger,
+    ...(deps.bodyLimit ? { bodyLimit: deps.bodyLimit } : {}),
+    openapi: { title: 'shop inventory', version: '1.0.0', description: 'Products and stock' },
+  });
+  app.register(serviceAuth, {
+    audience: 'inventory',
+    secrets: deps.serviceTokenSecrets,
+    publicPaths: /^\/(health\/|metrics$|openapi\.json$)/,
+  });
+  app.register(async (scope) => productRoutes(scope, deps.prisma));
+  return app;
+}

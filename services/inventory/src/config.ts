@@ -1,0 +1,5 @@
+import { databaseEnv, kafkaEnv, serviceEnv } from '@shop/platform';
+import type { z } from 'zod';
+
+export const inventoryEnv = serviceEnv.extend(databaseEnv.shape).extend(kafkaEnv.shape);
+export type InventoryConfig = z.infer<typeof inventoryEnv>;

@@ -1,0 +1,161 @@
+// The product catalogue: public reads, admin writes.
+import { Problem, problems, requireAdmin, type ShopServer } from '@shop/platform';
+import { z } from 'zod';
+import type { PrismaClient } from '../db.js';
+import { decodeCursor, encodeCursor, productView, toView } from '../domain/product.js';
+import { Prisma } from '../generated/prisma/client.js';
+
+const currency = z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR');
+const newProduct = z.object({
+  sku: z.string().trim().min(1).max(64),
+  name: z.string().trim().min(1).max(200),
+  description: z.string().max(5000).default(''),
+  priceCents: z.int().positive().max(100_000_000),
+  currency,
+  initialStock: z.int().nonnegative().max(10_000_000),
+});
+const productChange = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    description: z.string().max(5000),
+    priceCents: z.int().positive().max(100_000_000),
+    currency,
+    /** The new physical stock; it may not drop below what is reserved for open orders. */
+    stock: z.int().nonnegative().max(10_000_000),
+  })
+  .partial()
+  .refine((change) => Object.keys(change).length > 0, 'name at least one field to change');
+const idParams = z.object({ id: z.uuid() });
+const listQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional(),
+  /** Comma-separated ids: fetch exactly these products (used by orders to price a basket). */
+  ids: z
+    .string()
+    .max(100 * 37)
+    .transform((value) => value.split(',').filter(Boolean))
+    .pipe(z.array(z.uuid()).max(100))
+    .optional(),
+});
+
+export function productRoutes(app: ShopServer, prisma: PrismaClient): void {
+  app.get(
+    '/api/v1/products',
+    {
+      schema: {
+        tags: ['products'],
+        summary: 'List products, oldest first, a page at a time',
+        querystring: listQuery,
+        response: { 200: z.object({ items: z.array(productView), nextCursor: z.string().nullable() }) },
+      },
+    },
+    async (request) => {
+      const { limit, cursor, ids } = request.query;
+      if (ids) {
+        const products = await prisma.product.findMany({ where: { id: { in: ids } } });
+        return { items: products.map(toView), nextCursor: null };
+      }
+      const after = cursor === undefined ? undefined : decodeCursor(cursor);
+      if (cursor !== undefined && !after) {
+        throw problems.badRequest('The cursor is not one this API handed out.', [
+          { path: 'querystring.cursor', message: 'invalid cursor' },
+        ]);
+      }
+      const products = await prisma.product.findMany({
+        where: after
+          ? {
+              OR: [
+                { createdAt: { gt: after.createdAt } },
+                { createdAt: after.createdAt, id: { gt: after.id } },
+              ],
+            }
+          : {},
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        take: limit + 1,
+      });
+      const page = products.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        items: page.map(toView),
+        nextCursor: products.length > limit && last ? encodeCursor(last) : null,
+      };
+    },
+  );
+
+  app.get(
+    '/api/v1/products/:id',
+    {
+      schema: {
+        tags: ['products'],
+        summary: 'One product with its available stock',
+        params: idParams,
+        response: { 200: productView },
+      },
+    },
+    async (request) => {
+      const product = await prisma.product.findUnique({ where: { id: request.params.id } });
+      if (!product) throw problems.notFound(`No product ${request.params.id}.`);
+      return toView(product);
+    },
+  );
+
+  app.post(
+    '/api/v1/products',
+    {
+      schema: {
+        tags: ['products'],
+        summary: 'Create a product (admin)',
+        body: newProduct,
+        response: { 201: productView },
+      },
+    },
+    async (request, reply) => {
+      requireAdmin(request);
+      const { initialStock, ...fields } = request.body;
+      try {
+        const product = await prisma.product.create({ data: { ...fields, onHand: initialStock } });
+        return reply.code(201).header('location', `/api/v1/products/${product.id}`).send(toView(product));
+      } catch (error) {
+        if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+          throw problems.conflict('sku-taken', `A product with SKU ${request.body.sku} exists already.`);
+        }
+        throw error;
+      }
+    },
+  );
+
+  app.patch(
+    '/api/v1/products/:id',
+    {
+      schema: {
+        tags: ['products'],
+        summary: 'Change a product (admin)',
+        params: idParams,
+        body: productChange,
+        response: { 200: productView },
+      },
+    },
+    async (request) => {
+      requireAdmin(request);
+      const { stock, ...fields } = request.body;
+      const product = await prisma.$transaction(async (tx) => {
+        const current = await tx.$queryRaw<{ reserved: number }[]>`
+          SELECT reserved FROM products WHERE id = ${request.params.id}::uuid FOR UPDATE`;
+        const row = current[0];
+        if (!row) throw problems.notFound(`No product ${request.params.id}.`);
+        if (stock !== undefined && stock < row.reserved) {
+          throw new Problem(
+            409,
+            'stock-below-reserved',
+            `Stock cannot drop to ${stock}: ${row.reserved} units are reserved for open orders.`,
+          );
+        }
+        return tx.product.update({
+          where: { id: request.params.id },
+          data: { ...fields, ...(stock === undefined ? {} : { onHand: stock }) },
+        });
+      });
+      return toView(product);
+    },
+  );
+}
