@@ -9,6 +9,7 @@ export * from './lifecycle.js';
 export * from './logging.js';
 export * from './metrics.js';
 export * from './outbox.js';
+export * from './pagination.js';
 export * from './problems.js';
 export * from './request-context.js';
 export * from './retry-policy.js';

@@ -31,6 +31,8 @@ export interface ServerOptions {
   readinessTimeoutMs?: number;
   /** Requests to these URL prefixes are not logged (probes, scrapes). */
   quietPaths?: RegExp;
+  /** The registry /metrics serves; created for the app when not given (pass one to share it with code built before the app). */
+  metrics?: Registry;
   /** Publish an OpenAPI document of the routes, generated from their zod schemas, at /openapi.json. */
   openapi?: { title: string; version: string; description?: string };
 }
@@ -69,7 +71,7 @@ export function createServer(options: ServerOptions) {
   // The request id (and, once authenticated, the user) follow the request across awaits.
   app.register(fastifyRequestContext, { defaultStoreValues: (request) => ({ requestId: request.id }) });
   app.decorate('readiness', new Readiness(options.readinessTimeoutMs));
-  app.decorate('metrics', createRegistry(options.name));
+  app.decorate('metrics', options.metrics ?? createRegistry(options.name));
 
   const httpDuration = new Histogram({
     name: 'http_server_request_duration_seconds',

@@ -19,7 +19,11 @@ const order: OrderFacts = {
   paymentToken: 'tok_visa',
 };
 
-const reply = (type: ReplyType, reason?: string): SagaInput => ({ kind: 'reply', type, data: reason ? { reason } : {} });
+const reply = (type: ReplyType, reason?: string): SagaInput => ({
+  kind: 'reply',
+  type,
+  data: reason ? { reason } : {},
+});
 const at = (step: SagaStep, reason: SagaState['cancellationReason'] = null): SagaState => ({
   step,
   status: 'PENDING',
@@ -40,9 +44,19 @@ function run(...inputs: SagaInput[]) {
 
 describe('order saga', () => {
   it('confirms after reserve, authorize and capture, then commits the stock', () => {
-    const { state, sent } = run(reply('stock.reserved'), reply('payment.authorized'), reply('payment.captured'));
+    const { state, sent } = run(
+      reply('stock.reserved'),
+      reply('payment.authorized'),
+      reply('payment.captured'),
+    );
     expect(state).toEqual({ step: 'DONE', status: 'CONFIRMED', cancellationReason: null });
-    expect(sent).toEqual(['stock.reserve', 'payment.authorize', 'payment.capture', 'stock.commit', 'order.confirmed']);
+    expect(sent).toEqual([
+      'stock.reserve',
+      'payment.authorize',
+      'payment.capture',
+      'stock.commit',
+      'order.confirmed',
+    ]);
   });
 
   it('sends the payment command with the order amount and token', () => {
@@ -50,7 +64,13 @@ describe('order saga', () => {
     expect(decision.messages).toEqual([
       {
         type: 'payment.authorize',
-        data: { orderId: order.orderId, userId: order.userId, amountCents: 2598, currency: 'EUR', token: 'tok_visa' },
+        data: {
+          orderId: order.orderId,
+          userId: order.userId,
+          amountCents: 2598,
+          currency: 'EUR',
+          token: 'tok_visa',
+        },
       },
     ]);
     expect(decision.restartDeadline).toBe(true);

@@ -25,19 +25,3 @@ export function toView(product: Product): ProductView {
     available: available(product),
   };
 }
-
-/** An opaque page cursor: the (createdAt, id) of the last product of the previous page. */
-export function encodeCursor(product: Pick<Product, 'createdAt' | 'id'>): string {
-  return Buffer.from(JSON.stringify([product.createdAt.toISOString(), product.id])).toString('base64url');
-}
-
-const cursorShape = z.tuple([z.iso.datetime(), z.uuid()]);
-
-export function decodeCursor(cursor: string): { createdAt: Date; id: string } | undefined {
-  try {
-    const parsed = cursorShape.safeParse(JSON.parse(Buffer.from(cursor, 'base64url').toString()));
-    return parsed.success ? { createdAt: new Date(parsed.data[0]), id: parsed.data[1] } : undefined;
-  } catch {
-    return undefined;
-  }
-}

@@ -1,8 +1,8 @@
 // The product catalogue: public reads, admin writes.
-import { Problem, problems, requireAdmin, type ShopServer } from '@shop/platform';
+import { decodeCursor, encodeCursor, Problem, problems, requireAdmin, type ShopServer } from '@shop/platform';
 import { z } from 'zod';
 import type { PrismaClient } from '../db.js';
-import { decodeCursor, encodeCursor, productView, toView } from '../domain/product.js';
+import { productView, toView } from '../domain/product.js';
 import { Prisma } from '../generated/prisma/client.js';
 
 const currency = z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR');

@@ -24,7 +24,13 @@ export const sagaSteps = [
 ] as const;
 export type SagaStep = (typeof sagaSteps)[number];
 
-export const cancellationReason = z.enum(['OUT_OF_STOCK', 'PAYMENT_DECLINED', 'PAYMENT_UNAVAILABLE', 'TIMEOUT', 'USER_DELETED']);
+export const cancellationReason = z.enum([
+  'OUT_OF_STOCK',
+  'PAYMENT_DECLINED',
+  'PAYMENT_UNAVAILABLE',
+  'TIMEOUT',
+  'USER_DELETED',
+]);
 export type CancellationReason = z.infer<typeof cancellationReason>;
 export type OrderStatus = 'PENDING' | 'CONFIRMED' | 'CANCELLED';
 
@@ -71,7 +77,11 @@ export interface Decision {
   restartDeadline: boolean;
 }
 
-export const initialState: SagaState = { step: 'RESERVING_STOCK', status: 'PENDING', cancellationReason: null };
+export const initialState: SagaState = {
+  step: 'RESERVING_STOCK',
+  status: 'PENDING',
+  cancellationReason: null,
+};
 
 /** The first command of a new order. */
 export function start(order: OrderFacts): Outgoing[] {
@@ -114,15 +124,25 @@ export function decide(state: SagaState, input: SagaInput, order: OrderFacts): D
           { type: 'stock.commit', data: { orderId: order.orderId } },
           {
             type: 'order.confirmed',
-            data: { orderId: order.orderId, userId: order.userId, totalCents: order.totalCents, currency: order.currency },
+            data: {
+              orderId: order.orderId,
+              userId: order.userId,
+              totalCents: order.totalCents,
+              currency: order.currency,
+            },
           },
         ],
         restartDeadline: false,
       };
     case 'payment.capture-failed':
-      return compensate(state, input.data.reason === 'DECLINED' ? 'PAYMENT_DECLINED' : 'PAYMENT_UNAVAILABLE', order, {
-        outcomeUnknown: true,
-      });
+      return compensate(
+        state,
+        input.data.reason === 'DECLINED' ? 'PAYMENT_DECLINED' : 'PAYMENT_UNAVAILABLE',
+        order,
+        {
+          outcomeUnknown: true,
+        },
+      );
     case 'payment.voided':
     case 'payment.refunded':
       return advance(state, 'RELEASING_STOCK', order);

@@ -1,0 +1,33 @@
+// The orders HTTP app, built without listening so tests can drive it directly.
+import { createServer, type Logger, type Registry, serviceAuth } from '@shop/platform';
+import type { Catalog } from './catalog.js';
+import type { PrismaClient } from './db.js';
+import { orderRoutes } from './routes/orders.js';
+import type { OrderSaga } from './saga/orchestrator.js';
+
+export interface OrdersDeps {
+  prisma: PrismaClient;
+  catalog: Catalog;
+  saga: OrderSaga;
+  logger: Logger;
+  serviceTokenSecrets: string[];
+  bodyLimit?: number;
+  metrics?: Registry;
+}
+
+export function buildApp(deps: OrdersDeps) {
+  const app = createServer({
+    name: 'orders',
+    logger: deps.logger,
+    ...(deps.bodyLimit ? { bodyLimit: deps.bodyLimit } : {}),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    openapi: { title: 'shop orders', version: '1.0.0', description: 'Orders and their saga' },
+  });
+  app.register(serviceAuth, {
+    audience: 'orders',
+    secrets: deps.serviceTokenSecrets,
+    publicPaths: /^\/(health\/|metrics$|openapi\.json$)/,
+  });
+  app.register(async (scope) => orderRoutes(scope, deps));
+  return app;
+}

@@ -1,0 +1,19 @@
+import { databaseEnv, duration, kafkaEnv, serviceEnv } from '@shop/platform';
+import { z } from 'zod';
+
+export const ordersEnv = serviceEnv
+  .extend(databaseEnv.shape)
+  .extend(kafkaEnv.shape)
+  .extend({
+    INVENTORY_URL: z.url().default('http://127.0.0.1:8082'),
+    /** How long each forward step may wait for its reply before the saga compensates. */
+    SAGA_RESERVE_TIMEOUT: duration.prefault('10s'),
+    SAGA_AUTHORIZE_TIMEOUT: duration.prefault('15s'),
+    SAGA_CAPTURE_TIMEOUT: duration.prefault('15s'),
+    /** First wait before a compensation is sent again; it doubles up to SAGA_COMPENSATION_MAX_BACKOFF. */
+    SAGA_COMPENSATION_TIMEOUT: duration.prefault('5s'),
+    SAGA_COMPENSATION_MAX_BACKOFF: duration.prefault('60s'),
+    /** How often overdue steps are looked for. */
+    SAGA_SWEEP_INTERVAL: duration.prefault('500ms'),
+  });
+export type OrdersConfig = z.infer<typeof ordersEnv>;

@@ -1,0 +1,78 @@
+// Pricing a basket and the shape of an order to clients: pure functions.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+export const orderLine = z.object({ productId: z.uuid(), quantity: z.int().min(1).max(1000) });
+export const newOrder = z.object({
+  items: z.array(orderLine).min(1).max(50),
+  payment: z.object({ token: z.string().min(1).max(200) }),
+});
+export type NewOrder = z.infer<typeof newOrder>;
+
+export const orderView = z.object({
+  id: z.uuid(),
+  userId: z.uuid(),
+  status: z.enum(['PENDING', 'CONFIRMED', 'CANCELLED']),
+  items: z.array(orderLine.extend({ unitPriceCents: z.int() })),
+  totalCents: z.int(),
+  currency: z.string(),
+  cancellationReason: z
+    .enum(['OUT_OF_STOCK', 'PAYMENT_DECLINED', 'PAYMENT_UNAVAILABLE', 'TIMEOUT', 'USER_DELETED'])
+    .nullable(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+export type OrderView = z.infer<typeof orderView>;
+
+export interface CatalogProduct {
+  id: string;
+  priceCents: number;
+  currency: string;
+}
+
+export type Pricing =
+  | {
+      ok: true;
+      items: { productId: string; quantity: number; unitPriceCents: number }[];
+      totalCents: number;
+      currency: string;
+    }
+  | { ok: false; problem: 'unknown-products'; productIds: string[] }
+  | { ok: false; problem: 'mixed-currencies'; currencies: string[] };
+
+/** Prices each line at today's catalogue price; repeated products are merged into one line. */
+export function priceBasket(lines: NewOrder['items'], catalogue: CatalogProduct[]): Pricing {
+  const quantities = new Map<string, number>();
+  for (const line of lines)
+    quantities.set(line.productId, (quantities.get(line.productId) ?? 0) + line.quantity);
+  const byId = new Map(catalogue.map((product) => [product.id, product]));
+  const unknown = [...quantities.keys()].filter((id) => !byId.has(id));
+  if (unknown.length > 0) return { ok: false, problem: 'unknown-products', productIds: unknown };
+  const currencies = [...new Set([...quantities.keys()].map((id) => byId.get(id)!.currency))];
+  if (currencies.length > 1) return { ok: false, problem: 'mixed-currencies', currencies };
+  const items = [...quantities].map(([productId, quantity]) => ({
+    productId,
+    quantity,
+    unitPriceCents: byId.get(productId)!.priceCents,
+  }));
+  return {
+    ok: true,
+    items,
+    totalCents: items.reduce((sum, item) => sum + item.quantity * item.unitPriceCents, 0),
+    currency: currencies[0]!,
+  };
+}
+
+/** A fingerprint of a request body that ignores key order, for Idempotency-Key comparisons. */
+export function requestHash(body: unknown): string {
+  return createHash('sha256').update(canonicalJson(body)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([key, v]) => `${JSON.stringify(key)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

@@ -1,0 +1,91 @@
+// The orders process: the HTTP API, the saga's reply handlers, and the sweeper
+// that acts on steps whose reply is overdue.
+import {
+  createLogger,
+  createRegistry,
+  databaseCheck,
+  failStartup,
+  loadConfig,
+  runService,
+  ServiceClient,
+  ServiceTokens,
+  startMessaging,
+} from '@shop/platform';
+import { buildApp } from './app.js';
+import { Catalog } from './catalog.js';
+import { ordersEnv } from './config.js';
+import { createPrisma, type Transaction } from './db.js';
+import { DeadlineSweeper, OrderSaga } from './saga/orchestrator.js';
+
+try {
+  const config = loadConfig(ordersEnv);
+  const logger = createLogger({ name: config.SERVICE_NAME, level: config.LOG_LEVEL });
+  const prisma = createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  const database = databaseCheck(config.DATABASE_URL);
+  const metrics = createRegistry(config.SERVICE_NAME);
+  const saga = new OrderSaga(
+    {
+      reserveMs: config.SAGA_RESERVE_TIMEOUT,
+      authorizeMs: config.SAGA_AUTHORIZE_TIMEOUT,
+      captureMs: config.SAGA_CAPTURE_TIMEOUT,
+      compensationMs: config.SAGA_COMPENSATION_TIMEOUT,
+      compensationMaxMs: config.SAGA_COMPENSATION_MAX_BACKOFF,
+    },
+    logger,
+    metrics,
+  );
+  const inventory = new ServiceClient({
+    upstream: 'inventory',
+    baseUrl: config.INVENTORY_URL,
+    timeoutMs: 2000,
+    tokens: new ServiceTokens('orders', config.SERVICE_TOKEN_SECRETS),
+    logger,
+    metrics,
+  });
+  const app = buildApp({
+    prisma,
+    catalog: new Catalog(inventory),
+    saga,
+    logger,
+    serviceTokenSecrets: config.SERVICE_TOKEN_SECRETS,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    metrics,
+  });
+  app.readiness.add('database', database.check);
+  app.readiness.add('inventory', inventory.describe, { critical: false });
+  const sweeper = new DeadlineSweeper(saga, prisma, config.SAGA_SWEEP_INTERVAL, logger);
+
+  await runService({
+    app,
+    host: config.HOST,
+    port: config.PORT,
+    graceMs: config.SHUTDOWN_GRACE,
+    start: async () => {
+      const messaging = await startMessaging<Transaction>({
+        service: 'orders',
+        kafka: config,
+        databaseUrl: config.DATABASE_URL,
+        logger,
+        metrics: app.metrics,
+        readiness: app.readiness,
+        runInTransaction: (work) => prisma.$transaction(work),
+        consumers: [
+          {
+            groupId: 'orders',
+            topics: ['inventory.replies', 'payments.replies', 'users.events'],
+            handlers: saga.handlers(),
+          },
+        ],
+      });
+      sweeper.start();
+      return [{ name: 'deadline sweeper', stop: () => sweeper.stop() }, ...messaging.stopSteps];
+    },
+    stopSteps: [
+      { name: 'inventory client', stop: () => inventory.close() },
+      { name: 'database', stop: () => prisma.$disconnect() },
+      { name: 'readiness probe', stop: () => database.close() },
+    ],
+  });
+} catch (error) {
+  failStartup(error);
+}

@@ -1,0 +1,243 @@
+// Placing and reading orders against a real database, with prices from a real
+// inventory app (its own database) over HTTP.
+import { randomUUID } from 'node:crypto';
+import { ServiceClient, ServiceTokens } from '@shop/platform';
+import {
+  asGateway,
+  createServiceDatabase,
+  TEST_SERVICE_SECRET,
+  type TestDatabase,
+  testLogger,
+  testUser,
+} from '@shop/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp as buildInventory } from '../../inventory/src/app.js';
+import { createPrisma as createInventoryPrisma } from '../../inventory/src/db.js';
+import { buildApp } from '../src/app.js';
+import { Catalog } from '../src/catalog.js';
+import { createPrisma, type PrismaClient } from '../src/db.js';
+import { OrderSaga } from '../src/saga/orchestrator.js';
+
+const timeouts = {
+  reserveMs: 10_000,
+  authorizeMs: 15_000,
+  captureMs: 15_000,
+  compensationMs: 5000,
+  compensationMaxMs: 60_000,
+};
+let ordersDb: TestDatabase;
+let inventoryDb: TestDatabase;
+let prisma: PrismaClient;
+let inventoryPrisma: ReturnType<typeof createInventoryPrisma>;
+let inventory: ReturnType<typeof buildInventory>;
+let app: ReturnType<typeof buildApp>;
+let client: ServiceClient;
+let mug: string;
+let tea: string;
+let dollars: string;
+const alice = testUser();
+const bob = testUser();
+
+beforeAll(async () => {
+  [ordersDb, inventoryDb] = await Promise.all([
+    createServiceDatabase('orders'),
+    createServiceDatabase('inventory'),
+  ]);
+  prisma = createPrisma(ordersDb.url, 8);
+  inventoryPrisma = createInventoryPrisma(inventoryDb.url, 4);
+  inventory = buildInventory({
+    prisma: inventoryPrisma,
+    logger: testLogger(),
+    serviceTokenSecrets: [TEST_SERVICE_SECRET],
+  });
+  await inventory.listen({ port: 0, host: '127.0.0.1' });
+  const product = (sku: string, priceCents: number, currency = 'EUR') =>
+    inventoryPrisma.product.create({ data: { sku, name: sku, priceCents, currency, onHand: 100 } });
+  mug = (await product('MUG', 1200)).id;
+  tea = (await product('TEA', 450)).id;
+  dollars = (await product('USD-THING', 999, 'USD')).id;
+  client = new ServiceClient({
+    upstream: 'inventory',
+    baseUrl: `http://127.0.0.1:${(inventory.server.address() as { port: number }).port}`,
+    tokens: new ServiceTokens('orders', [TEST_SERVICE_SECRET]),
+    retries: 0,
+  });
+  app = buildApp({
+    prisma,
+    catalog: new Catalog(client),
+    saga: new OrderSaga(timeouts, testLogger()),
+    logger: testLogger(),
+    serviceTokenSecrets: [TEST_SERVICE_SECRET],
+  });
+  await app.ready();
+});
+
+afterAll(async () => {
+  await app.close();
+  await client.close();
+  await inventory.close();
+  await prisma.$disconnect();
+  await inventoryPrisma.$disconnect();
+  await Promise.all([ordersDb.drop(), inventoryDb.drop()]);
+});
+
+const place = async (body: unknown, key: string | null = randomUUID(), user = alice) =>
+  app.inject({
+    method: 'POST',
+    url: '/api/v1/orders',
+    headers: { ...(await asGateway('orders', user)), ...(key ? { 'idempotency-key': key } : {}) },
+    payload: body as Record<string, unknown>,
+  });
+const basket = (
+  items = [
+    { productId: mug, quantity: 2 },
+    { productId: tea, quantity: 1 },
+  ],
+  token = 'tok_visa',
+) => ({
+  items,
+  payment: { token },
+});
+const outboxTypes = async (orderId: string) =>
+  (await prisma.outboxMessage.findMany({ where: { key: orderId }, orderBy: { id: 'asc' } })).map(
+    (m) => m.type,
+  );
+
+describe('POST /api/v1/orders', () => {
+  it('accepts an order as PENDING, priced from the catalogue, and starts its saga', async () => {
+    const response = await place(basket());
+    expect(response.statusCode).toBe(202);
+    const order = response.json();
+    expect(order).toMatchObject({
+      status: 'PENDING',
+      userId: alice.id,
+      totalCents: 2 * 1200 + 450,
+      currency: 'EUR',
+      cancellationReason: null,
+    });
+    expect(response.headers.location).toBe(`/api/v1/orders/${order.id}`);
+    expect(await outboxTypes(order.id)).toEqual(['order.created', 'stock.reserve']);
+    const row = await prisma.order.findUniqueOrThrow({ where: { id: order.id } });
+    expect(row.sagaStep).toBe('RESERVING_STOCK');
+    expect(row.stepDeadline!.getTime()).toBeGreaterThan(Date.now());
+  });
+
+  it('returns the same order for a retry with the same key and body, and refuses the key with another body', async () => {
+    const key = randomUUID();
+    const first = (await place(basket(), key)).json();
+    const retry = await place(basket(), key);
+    expect(retry.statusCode).toBe(202);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.json().id).toBe(first.id);
+    const other = await place(basket([{ productId: mug, quantity: 5 }]), key);
+    expect(other.statusCode).toBe(422);
+    expect(other.headers['content-type']).toMatch(/problem\+json/);
+    // The same key belongs to each user separately.
+    expect((await place(basket(), key, bob)).json().id).not.toBe(first.id);
+    expect(await prisma.order.count({ where: { userId: alice.id, id: first.id } })).toBe(1);
+  });
+
+  it('creates one order when the same request races itself', async () => {
+    const key = randomUUID();
+    const responses = await Promise.all(Array.from({ length: 8 }, () => place(basket(), key)));
+    expect(new Set(responses.map((r) => r.statusCode))).toEqual(new Set([202]));
+    expect(new Set(responses.map((r) => r.json().id)).size).toBe(1);
+    expect(await prisma.idempotencyKey.count({ where: { key } })).toBe(1);
+  });
+
+  it('refuses bad requests with problem+json and writes nothing', async () => {
+    const before = await prisma.order.count();
+    const missingKey = await place(basket(), null);
+    expect(missingKey.statusCode).toBe(400);
+    expect(missingKey.json().errors[0].path).toBe('headers.idempotency-key');
+    const invalid = await place({ items: [{ productId: 'nope', quantity: 0 }], payment: {} });
+    expect(invalid.statusCode).toBe(400);
+    expect(
+      invalid
+        .json()
+        .errors.map((e: { path: string }) => e.path)
+        .sort(),
+    ).toEqual(['body.items.0.productId', 'body.items.0.quantity', 'body.payment.token']);
+    const unknown = await place(basket([{ productId: randomUUID(), quantity: 1 }]));
+    expect(unknown.statusCode).toBe(422);
+    expect(unknown.json().type).toMatch(/unknown-products$/);
+    expect(
+      (
+        await place(
+          basket([
+            { productId: mug, quantity: 1 },
+            { productId: dollars, quantity: 1 },
+          ]),
+        )
+      ).statusCode,
+    ).toBe(422);
+    const anonymous = await app.inject({
+      method: 'POST',
+      url: '/api/v1/orders',
+      headers: { ...(await asGateway('orders')), 'idempotency-key': randomUUID() },
+      payload: basket(),
+    });
+    expect(anonymous.statusCode).toBe(401);
+    expect(await prisma.order.count()).toBe(before);
+  });
+
+  it('answers 503 with Retry-After when prices cannot be checked, and writes nothing', async () => {
+    const offline = buildApp({
+      prisma,
+      catalog: new Catalog(
+        new ServiceClient({ upstream: 'inventory', baseUrl: 'http://127.0.0.1:1', retries: 0 }),
+      ),
+      saga: new OrderSaga(timeouts, testLogger()),
+      logger: testLogger(),
+      serviceTokenSecrets: [TEST_SERVICE_SECRET],
+    });
+    const before = await prisma.order.count();
+    const response = await offline.inject({
+      method: 'POST',
+      url: '/api/v1/orders',
+      headers: { ...(await asGateway('orders', alice)), 'idempotency-key': randomUUID() },
+      payload: basket(),
+    });
+    expect(response.statusCode).toBe(503);
+    expect(response.headers['retry-after']).toBe('2');
+    expect(await prisma.order.count()).toBe(before);
+    await offline.close();
+  });
+});
+
+describe('GET /api/v1/orders', () => {
+  it("shows a user their own order and hides anyone else's", async () => {
+    const order = (await place(basket())).json();
+    const mine = await app.inject({
+      method: 'GET',
+      url: `/api/v1/orders/${order.id}`,
+      headers: await asGateway('orders', alice),
+    });
+    expect(mine.json()).toEqual(order);
+    const theirs = await app.inject({
+      method: 'GET',
+      url: `/api/v1/orders/${order.id}`,
+      headers: await asGateway('orders', bob),
+    });
+    expect(theirs.statusCode).toBe(404);
+  });
+
+  it('lists the caller’s orders newest first, page by page', async () => {
+    const carol = testUser();
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await place(basket(), randomUUID(), carol)).json().id);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await app.inject({
+        method: 'GET',
+        url: `/api/v1/orders?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+        headers: await asGateway('orders', carol),
+      });
+      const body = page.json() as { items: { id: string }[]; nextCursor: string | null };
+      seen.push(...body.items.map((o) => o.id));
+      cursor = body.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(ids.reverse());
+  });
+});
