@@ -1,9 +1,11 @@
 // The account API against a real database with the service's migrations.
+import { hash } from '@node-rs/argon2';
 import { parseMessage } from '@shop/contracts';
 import { asGateway, createServiceDatabase, type TestDatabase } from '@shop/testkit';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrisma, type PrismaClient } from '../src/db.js';
+import { ARGON2_OPTIONS, needsRehash } from '../src/passwords.js';
 import { freshKeys, newcomer, usersApp } from './support.js';
 
 let db: TestDatabase;
@@ -122,6 +124,17 @@ describe('accounts API', () => {
     }
     // An unknown email without the dummy verification would answer ~20x faster than a wrong password.
     expect(median(missing)).toBeGreaterThan(median(known) * 0.5);
+  });
+
+  it('upgrades a hash made under older parameters at the next successful login', async () => {
+    const body = newcomer();
+    const weak = await hash(body.password, { ...ARGON2_OPTIONS, memoryCost: 4096, timeCost: 1 });
+    const user = await prisma.user.create({ data: { email: body.email, name: 'Old', passwordHash: weak } });
+    expect((await login(body)).statusCode).toBe(200);
+    const upgraded = (await prisma.user.findUniqueOrThrow({ where: { id: user.id } })).passwordHash;
+    expect(upgraded).not.toBe(weak);
+    expect(needsRehash(upgraded)).toBe(false);
+    expect((await login(body)).statusCode).toBe(200);
   });
 
   it('lists every invalid field of a registration and writes nothing', async () => {
