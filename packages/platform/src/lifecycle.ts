@@ -33,8 +33,14 @@ export async function runService(options: RunOptions): Promise<void> {
     await stopService(app, steps);
   });
 
+  // Live at once, but not ready until what runs beside the server has started.
+  let started = false;
+  app.readiness.add('startup', async () => {
+    if (!started) throw new Error('still starting (consumers, relay)');
+  });
   await app.listen({ host: options.host, port: options.port });
   steps.unshift(...((await options.start?.()) ?? []));
+  started = true;
   log.info({ address: `http://${options.host}:${options.port}` }, 'ready');
 }
 

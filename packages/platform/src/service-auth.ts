@@ -122,10 +122,10 @@ export interface ServiceAuthOptions {
 export const serviceAuth = fp(
   async (app: FastifyInstance, options: ServiceAuthOptions) => {
     const verifier = new ServiceTokenVerifier(options.audience, options.secrets);
-    const publicPaths = options.publicPaths ?? /^\/(health\/|metrics$)/;
+    const publicPaths = options.publicPaths ?? /^\/(health\/|metrics$|openapi\.json$)/;
     app.decorateRequest('caller', null);
     app.addHook('onRequest', async (request) => {
-      if (publicPaths.test(request.url)) return;
+      if (publicPaths.test(request.url.split('?')[0] ?? '')) return;
       const header = request.headers.authorization;
       const token = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
       if (!token) throw problems.unauthorized('A service token is required (Authorization: Bearer <token>).');

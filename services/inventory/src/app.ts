@@ -17,11 +17,7 @@ export function buildApp(deps: InventoryDeps) {
     ...(deps.bodyLimit ? { bodyLimit: deps.bodyLimit } : {}),
     openapi: { title: 'shop inventory', version: '1.0.0', description: 'Products and stock' },
   });
-  app.register(serviceAuth, {
-    audience: 'inventory',
-    secrets: deps.serviceTokenSecrets,
-    publicPaths: /^\/(health\/|metrics$|openapi\.json$)/,
-  });
+  app.register(serviceAuth, { audience: 'inventory', secrets: deps.serviceTokenSecrets });
   app.register(async (scope) => productRoutes(scope, deps.prisma));
   return app;
 }

@@ -23,11 +23,7 @@ export function buildApp(deps: OrdersDeps) {
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     openapi: { title: 'shop orders', version: '1.0.0', description: 'Orders and their saga' },
   });
-  app.register(serviceAuth, {
-    audience: 'orders',
-    secrets: deps.serviceTokenSecrets,
-    publicPaths: /^\/(health\/|metrics$|openapi\.json$)/,
-  });
+  app.register(serviceAuth, { audience: 'orders', secrets: deps.serviceTokenSecrets });
   app.register(async (scope) => orderRoutes(scope, deps));
   return app;
 }
