@@ -22,6 +22,8 @@ export GOMODCACHE=${SHOP_GOMODCACHE:-$SHOP_CACHE_DIR/go/mod}
 export GOCACHE=${SHOP_GOCACHE:-$SHOP_CACHE_DIR/go/build}
 # Fail fast on a too-new go directive instead of fetching another toolchain.
 export GOTOOLCHAIN=local
+# A writable module cache, so `rm -rf $SHOP_CACHE_DIR` works without root.
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-modcacherw"
 # Static binaries, no gcc involved; what upstream does for all of these.
 export CGO_ENABLED=0
 # Only the proxy: its default `,direct` fallback would clone from the origin
@@ -180,8 +182,10 @@ recipe_etcd() {
 
 # kwok has no replace directives: plain `go install`. Only the controller
 # (cmd/kwok); kwokctl is not used (scripts/k8s/cluster.sh orchestrates). The
-# stage YAMLs ship in the module; copy the ones we use next to the binary so the
-# control plane does not depend on the module cache staying around.
+# stage YAMLs ship in the module; copy the ones cluster.sh loads (node stages,
+# pod-delete) and the two that stages/pod-behaviors.yaml is derived from
+# (pod-ready, pod-complete, for comparison after a kwok bump) next to the
+# binary, so the control plane does not depend on the module cache.
 recipe_kwok() {
 	local out=$1 version=$2
 	phase "compile"

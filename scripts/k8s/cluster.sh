@@ -91,6 +91,13 @@ clear_stale_pid() {
 # Refuses to start on a port something else already listens on, naming it.
 check_port_free() {
 	local name=$1 port=$2 who
+	if ! command -v ss >/dev/null; then
+		# No iproute2: fall back to a connect test (loopback only).
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			k8s_die "$name: port 127.0.0.1:$port is already in use (set SHOP_K8S_*_PORT to move it)"
+		fi
+		return 0
+	fi
 	who=$(ss -Hltnp "sport = :$port" 2>/dev/null || true)
 	if [[ -n $who ]]; then
 		k8s_die "$name: port 127.0.0.1:$port is already in use by: $(awk '{print $NF}' <<<"$who" | head -n1)
