@@ -9,6 +9,7 @@
 # Why from source: the machine reaches the Go module proxy but no release
 # download site, and Debian's etcd (3.4) and kubectl (1.20) are far too old.
 set -euo pipefail
+# shellcheck source=scripts/k8s/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Bump when the way a component is built changes (flags, layout), so caches
@@ -261,6 +262,7 @@ write_tools_env() {
 	mv "$tmp" "$K8S_TOOLS_ENV"
 	# shellcheck source=/dev/null
 	source "$K8S_TOOLS_ENV"
+	# shellcheck disable=SC2153 # K8S_BIN_DIR comes from the versions.env just sourced
 	mkdir -p "$K8S_BIN_DIR"
 	local b
 	for b in "$KUBE_APISERVER" "$KUBE_CONTROLLER_MANAGER" "$KUBE_SCHEDULER" "$KUBECTL" "$ETCD" "$KWOK" "$HELM" "$KUBE_SCORE"; do

@@ -14,6 +14,7 @@
 # Network rule: everything binds to and talks to 127.0.0.1 only. The pod, node
 # and Service IPs the cluster hands out are fake; nothing here connects to them.
 set -euo pipefail
+# shellcheck source=scripts/k8s/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Project-owned ports, away from the Kubernetes defaults (6443, 2379, 10257,

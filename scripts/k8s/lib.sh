@@ -1,9 +1,11 @@
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # the variables are for the scripts that source this
 # Shared by scripts/k8s.sh and scripts/k8s/*.sh: where things live, and logging.
 # Sourced, not run; callers set `set -euo pipefail` themselves.
 
 K8S_SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$K8S_SCRIPTS_DIR/../.." && pwd)
-# shellcheck source=versions.env
+# shellcheck source=scripts/k8s/versions.env
 source "$K8S_SCRIPTS_DIR/versions.env"
 
 SHOP_CACHE_DIR=${SHOP_CACHE_DIR:-$HOME/.cache/shop}

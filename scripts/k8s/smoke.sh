@@ -7,6 +7,7 @@
 # fake and compared as strings; nothing connects to them, and nothing uses
 # logs/exec/port-forward or the /proxy/ subresources.
 set -euo pipefail
+# shellcheck source=scripts/k8s/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 "$K8S_SCRIPTS_DIR/cluster.sh" up >/dev/null
@@ -111,7 +112,7 @@ kc apply -f - >/dev/null <<-EOF
 EOF
 if kc wait --for=condition=Available deployment/web-blue --timeout=60s >/dev/null; then ok "deployment web-blue Available"; else fail "deployment web-blue not Available"; fi
 nodes=$(kc get pods -l track=blue -o jsonpath='{.items[*].spec.nodeName}')
-[[ $nodes == *kwok-node-* ]] && ok "pods scheduled onto kwok nodes ($nodes)" || fail "pods not scheduled: '$nodes'"
+if [[ $nodes == *kwok-node-* ]]; then ok "pods scheduled onto kwok nodes ($nodes)"; else fail "pods not scheduled: '$nodes'"; fi
 
 # 2. EndpointSlices list exactly the ready pod IPs.
 eventually 30 "EndpointSlices of web list exactly the 2 ready blue pod IPs" slices_match_track blue 2
@@ -142,8 +143,8 @@ crashlooping() {
 eventually 30 "crashloop pod in CrashLoopBackOff with restartCount >= 3" crashlooping
 
 # 6. Jobs complete, and a container that exits 1 fails its pod.
-kc create job done --image=example.invalid/job:ok >/dev/null
-if kc wait --for=condition=Complete job/done --timeout=60s >/dev/null; then ok "job completes"; else fail "job did not complete"; fi
+kc create job finishes --image=example.invalid/job:ok >/dev/null
+if kc wait --for=condition=Complete job/finishes --timeout=60s >/dev/null; then ok "job completes"; else fail "job did not complete"; fi
 kc run exits --image=example.invalid/tool:exit-1 --restart=Never >/dev/null
 pod_failed() { [[ $(kc get pod exits -o jsonpath='{.status.phase}/{.status.containerStatuses[0].state.terminated.exitCode}') == Failed/1 ]]; }
 eventually 30 "bare pod with an exit-1 image fails with exit code 1" pod_failed
