@@ -23,11 +23,7 @@ export function buildApp(deps: PaymentsDeps) {
       description: 'Payments of orders against the card provider',
     },
   });
-  app.register(serviceAuth, {
-    audience: 'payments',
-    secrets: deps.serviceTokenSecrets,
-    publicPaths: /^\/(health\/|metrics$|openapi\.json$)/,
-  });
+  app.register(serviceAuth, { audience: 'payments', secrets: deps.serviceTokenSecrets });
   app.register(async (scope) => paymentRoutes(scope, deps.prisma));
   return app;
 }
