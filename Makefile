@@ -78,3 +78,7 @@ images: images-base ## Build the service images with buildah (localhost/shop-<se
 .PHONY: images-selftest
 images-selftest: images-base ## Prove the image design on a stand-in workspace: build, run with podman, probe, SIGTERM
 	@scripts/images-selftest.sh
+
+.PHONY: smoke
+smoke: install ## Run the end-to-end smoke suite against SMOKE_BASE_URL (default: make dev's gateway)
+	SMOKE_PAYMENTS_URL=$${SMOKE_PAYMENTS_URL-http://127.0.0.1:8083} node --conditions=source --import tsx tools/smoke/src/run.ts

@@ -151,5 +151,40 @@ install_npm_packages() {
 	log_ok "npm dependencies installed in $(elapsed_since "$t0")"
 }
 
+# The Prisma clients are generated (git-ignored) from each service's schema:
+# regenerate a service's client when it is missing or older than its schema.
+generate_prisma_clients() {
+	local dir service client schema stale=()
+	for dir in "$SHOP_ROOT"/services/*/prisma/schema; do
+		[[ -d "$dir" ]] || continue
+		service=$(basename "$(dirname "$(dirname "$dir")")")
+		client="$SHOP_ROOT/services/$service/src/generated/prisma/client.ts"
+		if [[ ! -f "$client" ]]; then
+			stale+=("$service")
+			continue
+		fi
+		for schema in "$dir"/*.prisma; do
+			if [[ "$schema" -nt "$client" ]]; then
+				stale+=("$service")
+				break
+			fi
+		done
+	done
+	((${#stale[@]} == 0)) && return 0
+	local t0 log="$SHOP_LOG_DIR/prisma-generate.log"
+	t0=$(now_ms)
+	ensure_run_dirs
+	log_info "generating Prisma clients: ${stale[*]}"
+	: >"$log"
+	for service in "${stale[@]}"; do
+		if ! (cd "$SHOP_ROOT/services/$service" && node "$SHOP_ROOT/node_modules/prisma/build/index.js" generate) >>"$log" 2>&1; then
+			log_tail "$log"
+			die "prisma generate failed for $service"
+		fi
+	done
+	log_ok "Prisma clients generated in $(elapsed_since "$t0")"
+}
+
 install_apt_packages
 install_npm_packages
+generate_prisma_clients

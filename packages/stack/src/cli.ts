@@ -1,0 +1,78 @@
+// `make dev`: the whole system on this machine, with the developer's databases
+// from `make infra-up`, sources watched, logs readable. Ctrl-C stops it all.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runDir } from './paths.js';
+import { prettyPrinter } from './pretty.js';
+import { persistentSecrets } from './secrets.js';
+import { DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD } from './seed.js';
+import { databaseServices, defaultPorts, serviceNames } from './services.js';
+import { defaultLedgerFile, Stack } from './stack.js';
+
+const say = (message: string) => process.stdout.write(`\x1b[1m▸\x1b[0m ${message}\n`);
+
+function infraEnv(): Record<string, string> {
+  const file = join(runDir, 'infra.env');
+  if (!existsSync(file)) throw new Error('.run/infra.env is missing: run `make infra-up` first');
+  return Object.fromEntries(
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => /^[A-Z_]+=/.test(line))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
+async function main(): Promise<void> {
+  const infra = infraEnv();
+  const databases = Object.fromEntries(
+    databaseServices.map((name) => {
+      const url = infra[`${name.toUpperCase()}_DATABASE_URL`];
+      if (!url)
+        throw new Error(
+          `.run/infra.env has no ${name.toUpperCase()}_DATABASE_URL: run \`make infra-up\` again`,
+        );
+      return [name, url];
+    }),
+  ) as Record<(typeof databaseServices)[number], string>;
+
+  const stack = new Stack({
+    ports: defaultPorts,
+    databases,
+    kafkaBrokers: (infra.KAFKA_BROKERS ?? '127.0.0.1:19092').split(','),
+    kafkaTopicPrefix: process.env.KAFKA_TOPIC_PREFIX ?? '',
+    secrets: await persistentSecrets(join(runDir, 'secrets.json')),
+    providerLedgerFile: defaultLedgerFile(),
+    logLevel: process.env.LOG_LEVEL ?? 'info',
+    watch: process.env.WATCH !== 'false',
+    logs: { pretty: prettyPrinter(serviceNames) },
+    onProgress: say,
+  });
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping every service');
+    await stack.stop();
+    say('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+
+  const started = Date.now();
+  await stack.start();
+  const gateway = stack.url('gateway');
+  say(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  say(`gateway  ${gateway}   (e.g. curl ${gateway}/api/v1/products)`);
+  say(`API docs ${gateway}/docs`);
+  say(
+    `admin    ${process.env.SEED_ADMIN_EMAIL ?? DEFAULT_ADMIN_EMAIL} / ${process.env.SEED_ADMIN_PASSWORD ? '(SEED_ADMIN_PASSWORD)' : DEFAULT_ADMIN_PASSWORD}`,
+  );
+  say('Ctrl-C stops everything');
+}
+
+main().catch((error) => {
+  process.stderr.write(`make dev failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,142 @@
+// One service as a child process: started the way its image starts it (with
+// telemetry loaded first), watched for readiness, stopped with SIGTERM (and
+// SIGKILL after the grace period), or killed outright by crash tests.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { repoRoot } from './paths.js';
+import type { ServiceName } from './services.js';
+
+export interface ServiceProcessOptions {
+  name: ServiceName;
+  env: Record<string, string>;
+  port: number;
+  /** Restart on source changes (`make dev`). */
+  watch: boolean;
+  /** Where the service's log lines go: a pretty printer, or a file for tests. */
+  log: { stream: Writable } | { file: string };
+}
+
+export class ServiceProcess {
+  #child: ChildProcess | undefined;
+  #exited: Promise<number | null> | undefined;
+  #file: WriteStream | undefined;
+  #tail: string[] = [];
+
+  constructor(readonly options: ServiceProcessOptions) {}
+
+  get name(): ServiceName {
+    return this.options.name;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.options.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  get running(): boolean {
+    return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+
+  /** The last lines the service wrote, for failure messages. */
+  recentOutput(): string {
+    return this.#tail.join('');
+  }
+
+  start(): void {
+    const { name, env, watch } = this.options;
+    const args = watch
+      ? [join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), 'watch', '--clear-screen=false']
+      : ['--import', 'tsx'];
+    const child = spawn(
+      process.execPath,
+      [...args, '--conditions=source', '--import', '@shop/platform/instrument', 'src/main.ts'],
+      {
+        cwd: join(repoRoot, 'services', name),
+        env: { ...process.env, ...env, FORCE_COLOR: '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // Its own process group, so a terminal's Ctrl-C reaches the runner, which stops services in order.
+        detached: true,
+      },
+    );
+    const sink = this.#sink();
+    for (const stream of [child.stdout, child.stderr]) {
+      stream?.on('data', (chunk: Buffer) => {
+        this.#remember(chunk.toString());
+        sink.write(chunk);
+      });
+    }
+    this.#exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+    this.#child = child;
+  }
+
+  #sink(): Writable {
+    if ('stream' in this.options.log) return this.options.log.stream;
+    if (!this.#file) {
+      mkdirSync(dirname(this.options.log.file), { recursive: true });
+      this.#file = createWriteStream(this.options.log.file, { flags: 'a' });
+    }
+    return this.#file;
+  }
+
+  #remember(text: string): void {
+    this.#tail.push(text);
+    if (this.#tail.length > 50) this.#tail.splice(0, this.#tail.length - 50);
+  }
+
+  /** Waits until /health/ready answers 200, failing early if the process dies. */
+  async waitReady(timeoutMs = 180_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no answer yet';
+    while (Date.now() < deadline) {
+      if (!this.running) {
+        throw new Error(`${this.name} exited before it was ready:\n${this.recentOutput()}`);
+      }
+      try {
+        const response = await fetch(`${this.url}/health/ready`, { signal: AbortSignal.timeout(2000) });
+        if (response.status === 200) return;
+        last = `${response.status} ${await response.text()}`;
+      } catch (error) {
+        last = (error as Error).message;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    throw new Error(
+      `${this.name} was not ready within ${timeoutMs} ms (last answer: ${last}):\n${this.recentOutput()}`,
+    );
+  }
+
+  /** Sends a signal to the service (and, in watch mode, to its watcher's children). */
+  kill(signal: NodeJS.Signals): void {
+    const pid = this.#child?.pid;
+    if (pid === undefined || !this.running) return;
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      this.#child?.kill(signal);
+    }
+  }
+
+  /** Stops gracefully; forces the matter after `graceMs`. Resolves with the exit code. */
+  async stop(graceMs = 15_000): Promise<number | null> {
+    if (!this.running) return this.#child?.exitCode ?? null;
+    this.kill('SIGTERM');
+    const timer = setTimeout(() => this.kill('SIGKILL'), graceMs);
+    const code = await this.#exited;
+    clearTimeout(timer);
+    return code ?? null;
+  }
+
+  async exited(): Promise<number | null> {
+    return (await this.#exited) ?? null;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => (this.#file ? this.#file.end(resolve) : resolve()));
+    this.#file = undefined;
+  }
+}
