@@ -22,6 +22,18 @@ export default defineConfig({
       {
         ...sourceConditions,
         test: {
+          // The whole system as processes: one stack per file, files one at a time.
+          name: 'e2e',
+          include: ['packages/stack/test/**/*.e2e.test.ts'],
+          globalSetup: ['packages/testkit/src/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 400_000,
+        },
+      },
+      {
+        ...sourceConditions,
+        test: {
           name: 'integration',
           include: ['{packages,services,tools}/*/test/**/*.int.test.ts'],
           exclude: ['**/node_modules/**'],

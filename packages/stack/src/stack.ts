@@ -63,9 +63,9 @@ export class Stack {
     );
   }
 
-  async start(): Promise<void> {
+  async start({ migrate = true }: { migrate?: boolean } = {}): Promise<void> {
     const progress = this.options.onProgress ?? (() => undefined);
-    await this.migrate();
+    if (migrate) await this.migrate();
     if (this.options.seed !== false) {
       progress('seeding the admin account and demo products');
       await runSeeds(this.options, this.options.seed ?? {});

@@ -6,10 +6,14 @@ export const ordersEnv = serviceEnv
   .extend(kafkaEnv.shape)
   .extend({
     INVENTORY_URL: z.url().default('http://127.0.0.1:8082'),
-    /** How long each forward step may wait for its reply before the saga compensates. */
-    SAGA_RESERVE_TIMEOUT: duration.prefault('10s'),
-    SAGA_AUTHORIZE_TIMEOUT: duration.prefault('15s'),
-    SAGA_CAPTURE_TIMEOUT: duration.prefault('15s'),
+    /**
+     * How long each forward step may wait for its reply before the saga compensates. Generous:
+     * a reply late under load is better than a needless cancellation; payments answers within
+     * its own provider budget (a few seconds), inventory within milliseconds when healthy.
+     */
+    SAGA_RESERVE_TIMEOUT: duration.prefault('30s'),
+    SAGA_AUTHORIZE_TIMEOUT: duration.prefault('30s'),
+    SAGA_CAPTURE_TIMEOUT: duration.prefault('30s'),
     /** First wait before a compensation is sent again; it doubles up to SAGA_COMPENSATION_MAX_BACKOFF. */
     SAGA_COMPENSATION_TIMEOUT: duration.prefault('5s'),
     SAGA_COMPENSATION_MAX_BACKOFF: duration.prefault('60s'),
