@@ -1,0 +1,62 @@
+// The gateway's environment: the platform's service and Kafka variables, where
+// the upstreams are, how user tokens are checked, and the edge limits.
+import { duration, flags, kafkaEnv, serviceEnv } from '@shop/platform';
+import { z } from 'zod';
+
+const url = z.url({ protocol: /^https?$/ });
+const positiveInt = z.coerce.number().int().positive();
+const list = z
+  .string()
+  .default('')
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  );
+
+export const gatewayEnv = serviceEnv.extend(kafkaEnv.shape).extend({
+  /** Smaller than the services' default: the gateway is where abuse is turned away. */
+  BODY_LIMIT_BYTES: positiveInt.default(65_536),
+
+  USERS_URL: url.default('http://127.0.0.1:8081'),
+  INVENTORY_URL: url.default('http://127.0.0.1:8082'),
+  ORDERS_URL: url.default('http://127.0.0.1:8084'),
+  NOTIFICATIONS_URL: url.default('http://127.0.0.1:8085'),
+  /** Where the users service publishes its signing keys; defaults to `<USERS_URL>/.well-known/jwks.json`. */
+  JWKS_URL: url.optional(),
+  /** A JWKS fetch is not repeated within this time, even for an unknown key id. */
+  JWKS_COOLDOWN: duration.prefault('30s'),
+  /** Keys are refetched once they are this old. */
+  JWKS_MAX_AGE: duration.prefault('10m'),
+
+  ACCESS_TOKEN_ISSUER: z.string().min(1).default('shop-users'),
+  ACCESS_TOKEN_AUDIENCE: z.string().min(1).default('shop'),
+  /** Lifetime of the users service's access tokens: how long a deleted user stays deny-listed. */
+  ACCESS_TOKEN_TTL: duration.prefault('15m'),
+
+  /** Requests per minute per signed-in user. */
+  RATE_LIMIT_PER_MINUTE: positiveInt.default(300),
+  /** Requests per minute per client IP without a (valid) token; defaults to RATE_LIMIT_PER_MINUTE. */
+  RATE_LIMIT_ANONYMOUS_PER_MINUTE: positiveInt.optional(),
+  /** Requests per minute per client IP to POST /api/v1/auth/login and /register (brute force). */
+  AUTH_RATE_LIMIT_PER_MINUTE: positiveInt.default(10),
+  /** Rate-limit counters kept in memory (LRU); beyond this, the least recent clients are forgotten. */
+  RATE_LIMIT_CACHE_SIZE: positiveInt.default(50_000),
+  /** Reverse proxies in front of the gateway whose X-Forwarded-For entries are trusted (0: none). */
+  TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).default(0),
+
+  /** Comma-separated origins allowed by CORS; empty: no CORS headers at all. */
+  CORS_ORIGINS: list,
+
+  /** Deadline for an upstream's response headers, and between body chunks. */
+  UPSTREAM_TIMEOUT: duration.prefault('10s'),
+  /** Keep-alive connections per upstream. */
+  UPSTREAM_CONNECTIONS: positiveInt.default(128),
+  /** How long the aggregated OpenAPI document is served before the upstreams are asked again. */
+  OPENAPI_CACHE_TTL: duration.prefault('30s'),
+  /** Serve /docs (Swagger UI). */
+  DOCS_ENABLED: flags.booleanFlag.prefault('true'),
+});
+
+export type GatewayConfig = z.infer<typeof gatewayEnv>;

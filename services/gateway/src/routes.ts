@@ -1,0 +1,73 @@
+// The public surface: which path prefix goes to which service, and which
+// requests are served without a signed-in user. Pure, so the policy can be read
+// (and tested) in one place.
+
+/** The services behind the gateway; each name is also the audience of its service tokens. */
+export const UPSTREAMS = ['users', 'inventory', 'orders', 'notifications'] as const;
+export type Upstream = (typeof UPSTREAMS)[number];
+
+/** Prefixes are forwarded unchanged: the services serve the same `/api/v1/...` paths. */
+export const ROUTES: readonly { prefix: string; upstream: Upstream }[] = [
+  { prefix: '/api/v1/auth', upstream: 'users' },
+  { prefix: '/api/v1/users', upstream: 'users' },
+  { prefix: '/api/v1/products', upstream: 'inventory' },
+  { prefix: '/api/v1/orders', upstream: 'orders' },
+  { prefix: '/api/v1/notifications', upstream: 'notifications' },
+];
+
+export function prefixesOf(upstream: Upstream): string[] {
+  return ROUTES.filter((route) => route.upstream === upstream).map((route) => route.prefix);
+}
+
+/** Rate-limit buckets: `auth` is the strict per-IP one for sign-in and sign-up. */
+export type Bucket = 'auth' | 'api';
+
+export interface RoutePolicy {
+  /** Served without a token (a valid token is still used when sent). */
+  public: boolean;
+  bucket: Bucket;
+}
+
+// Proxied requests only: the gateway's own routes (/health/*, /metrics,
+// /openapi.json, /docs) never need a token. Matched against the raw path, exactly as the router and the upstream will see
+// it, so an encoded or doubled slash can only make a request less public.
+const PUBLIC: readonly { methods: ReadonlySet<string>; path: RegExp }[] = [
+  { methods: new Set(['GET', 'HEAD']), path: /^\/api\/v1\/products(\/[^/]+)?$/ },
+  { methods: new Set(['POST']), path: /^\/api\/v1\/auth\/(login|register)$/ },
+];
+
+const AUTH_BUCKET = /^\/api\/v1\/auth\/(login|register)$/;
+const PUBLIC_API: RoutePolicy = { public: true, bucket: 'api' };
+const PUBLIC_AUTH: RoutePolicy = { public: true, bucket: 'auth' };
+const PROTECTED_API: RoutePolicy = { public: false, bucket: 'api' };
+const PROTECTED_AUTH: RoutePolicy = { public: false, bucket: 'auth' };
+
+export function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/**
+ * The policy for a request. The strict bucket is chosen on the path as the
+ * upstream's router will decode it (`/api/v1/auth/%6Cogin` is still login), so
+ * encoding a path cannot escape the brute-force limit.
+ */
+export function policyFor(method: string, url: string): RoutePolicy {
+  const path = pathOf(url);
+  const isPublic = PUBLIC.some((rule) => rule.methods.has(method) && rule.path.test(path));
+  const auth = method === 'POST' && path.startsWith('/api/v1/auth/') && AUTH_BUCKET.test(normalise(path));
+  if (isPublic) return auth ? PUBLIC_AUTH : PUBLIC_API;
+  return auth ? PROTECTED_AUTH : PROTECTED_API;
+}
+
+function normalise(path: string): string {
+  let decoded = path;
+  if (path.includes('%')) {
+    try {
+      decoded = decodeURIComponent(path);
+    } catch {
+      // Undecodable: the upstream router will not match it either.
+    }
+  }
+  return decoded.replace(/\/{2,}/g, '/').replace(/(.)\/$/, '$1');
+}
