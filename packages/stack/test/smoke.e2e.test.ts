@@ -17,21 +17,30 @@ afterAll(async () => {
 });
 
 it('passes the smoke suite through the gateway', async () => {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', join(repoRoot, 'tools/smoke/src/run.ts')], {
-    env: {
-      ...process.env,
-      SMOKE_BASE_URL: system.stack.url('gateway'),
-      SMOKE_PAYMENTS_URL: system.stack.url('payments'),
-      SMOKE_ADMIN_EMAIL: DEFAULT_ADMIN_EMAIL,
-      SMOKE_ADMIN_PASSWORD: DEFAULT_ADMIN_PASSWORD,
+  const child = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', join(repoRoot, 'tools/smoke/src/run.ts')],
+    {
+      env: {
+        ...process.env,
+        SMOKE_BASE_URL: system.stack.url('gateway'),
+        SMOKE_PAYMENTS_URL: system.stack.url('payments'),
+        SMOKE_ADMIN_EMAIL: DEFAULT_ADMIN_EMAIL,
+        SMOKE_ADMIN_PASSWORD: DEFAULT_ADMIN_PASSWORD,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  process.stdout.write(output.split('\n').filter((line) => /^(# |ok |not ok )/.test(line)).join('\n') + '\n');
+  process.stdout.write(
+    output
+      .split('\n')
+      .filter((line) => /^(# |ok |not ok )/.test(line))
+      .join('\n') + '\n',
+  );
   expect(code, output).toBe(0);
   expect(output).toMatch(/# fail 0/);
   expect(output).toMatch(/# skipped 0/);

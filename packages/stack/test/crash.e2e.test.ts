@@ -1,0 +1,95 @@
+// kill -9 a service while sagas are in flight, restart it, and every order still
+// reaches CONFIRMED or CANCELLED with stock and payments consistent.
+import { configFromEnv, type Order, ShopClient } from '@shop/smoke';
+import { infra } from '@shop/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  checkInvariants,
+  DEFAULT_ADMIN_EMAIL,
+  DEFAULT_ADMIN_PASSWORD,
+  formatInvariants,
+  type ServiceName,
+  stockSnapshot,
+} from '../src/index.js';
+import { startTestStack, type TestStack } from './support/test-stack.js';
+
+let system: TestStack;
+let admin: ShopClient;
+const config = () => ({
+  ...configFromEnv({}),
+  baseUrl: system.stack.url('gateway'),
+  adminEmail: DEFAULT_ADMIN_EMAIL,
+  adminPassword: DEFAULT_ADMIN_PASSWORD,
+  orderTimeoutMs: 180_000,
+});
+
+beforeAll(async () => {
+  system = await startTestStack('crash');
+  admin = await ShopClient.admin(config());
+});
+afterAll(async () => {
+  await system?.stop();
+});
+
+async function invariantsHold() {
+  const { databases } = system;
+  const results = await checkInvariants(
+    {
+      databases: {
+        inventory: databases.inventory.url,
+        orders: databases.orders.url,
+        payments: databases.payments.url,
+        notifications: databases.notifications.url,
+        users: databases.users.url,
+      },
+      providerUrl: system.stack.url('payment-provider'),
+      providerApiKey: 'sk_test_shop_simulator',
+      kafkaBrokers: infra().kafkaBrokers,
+      topicPrefix: system.prefix,
+    },
+    initialStock,
+  );
+  return results;
+}
+
+let initialStock: Map<string, number>;
+
+describe.each(['orders', 'inventory', 'payments'] as ServiceName[])('kill -9 %s mid-saga', (victim) => {
+  it('finishes every order consistently after the restart', async () => {
+    const products = await Promise.all([admin.createProduct(30, 700), admin.createProduct(5, 1500)]);
+    // This round's products only: earlier rounds sold from theirs.
+    const snapshot = await stockSnapshot(system.databases.inventory.url);
+    initialStock = new Map(products.map((p) => [p.id, snapshot.get(p.id)!]));
+    const customers = await Promise.all(Array.from({ length: 3 }, () => ShopClient.signUp(config())));
+    const tokens = ['tok_visa', 'tok_visa', 'tok_decline'];
+    const placed = await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        customers[i % 3]!.placeOrder(
+          [{ productId: products[i % 2]!.id, quantity: 1 + (i % 3) }],
+          tokens[i % tokens.length]!,
+        ),
+      ),
+    );
+    expect(placed.every((p) => p.status === 202)).toBe(true);
+
+    system.stack.crash(victim);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await system.stack.restart(victim);
+
+    const finals: Order[] = await Promise.all(placed.map((p, i) => customers[i % 3]!.finalOrder(p.body.id)));
+    expect(finals.every((o) => o.status === 'CONFIRMED' || o.status === 'CANCELLED')).toBe(true);
+    expect(finals.some((o) => o.status === 'CONFIRMED')).toBe(true);
+
+    // Notifications and the outbox settle just after the last order does.
+    let results = await invariantsHold();
+    for (let i = 0; i < 30 && results.some((r) => !r.ok); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      results = await invariantsHold();
+    }
+    process.stdout.write(`after killing ${victim}:\n${formatInvariants(results)}\n`);
+    expect(
+      results.filter((r) => !r.ok),
+      formatInvariants(results),
+    ).toEqual([]);
+  });
+});
