@@ -34,6 +34,8 @@ export function startTelemetry(serviceName: string): NodeSDK | undefined {
         '@opentelemetry/instrumentation-net': { enabled: false },
         // Log correlation is done by the platform logger's mixin.
         '@opentelemetry/instrumentation-pino': { enabled: false },
+        // Background polls (the outbox relay, the saga sweeper, readiness) would otherwise start a trace per query.
+        '@opentelemetry/instrumentation-pg': { requireParentSpan: true },
         '@opentelemetry/instrumentation-http': {
           ignoreIncomingRequestHook: (request) => /^\/(health|metrics)/.test(request.url ?? ''),
         },
