@@ -31,6 +31,11 @@ test-unit: install ## Run the unit tests (no infrastructure needed)
 test-integration: install infra-up ## Run the integration tests against the real Postgres and Kafka
 	vitest run --project integration
 
+.PHONY: test-bluegreen
+test-bluegreen: install k8s-up ## Run the bluegreen CLI's tests: unit, and against the local control plane
+	vitest run --project unit tools/bluegreen
+	vitest run --project bluegreen
+
 .PHONY: test
 test: ## Run everything CI runs: lint, type-check and every test tier
 	@scripts/test-all.sh

@@ -16,7 +16,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['{packages,services,tools}/*/test/**/*.test.ts'],
-          exclude: ['**/*.int.test.ts', '**/node_modules/**'],
+          exclude: ['**/*.int.test.ts', '**/*.k8s.test.ts', '**/node_modules/**'],
         },
       },
       {
@@ -40,6 +40,18 @@ export default defineConfig({
           globalSetup: ['packages/testkit/src/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        ...sourceConditions,
+        test: {
+          // The bluegreen CLI against the real local control plane (scripts/k8s.sh up);
+          // one namespace per file, CLI runs as processes.
+          name: 'bluegreen',
+          include: ['tools/bluegreen/test/**/*.k8s.test.ts'],
+          globalSetup: ['tools/bluegreen/test/global-setup.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
         },
       },
     ],
