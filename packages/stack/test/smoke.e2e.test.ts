@@ -36,10 +36,10 @@ it('passes the smoke suite through the gateway', async () => {
   child.stderr.on('data', (chunk) => (output += chunk));
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   process.stdout.write(
-    output
+    `${output
       .split('\n')
       .filter((line) => /^(# |ok |not ok )/.test(line))
-      .join('\n') + '\n',
+      .join('\n')}\n`,
   );
   expect(code, output).toBe(0);
   expect(output).toMatch(/# fail 0/);
