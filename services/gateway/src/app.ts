@@ -40,6 +40,8 @@ export interface GatewayDeps {
   serviceTokenSecrets: string[];
   /** Fed by the deny-list feed; an empty one when not given. */
   denyList?: DenyList;
+  /** Off only to measure what the limiter costs; on when not given. */
+  rateLimiting?: boolean;
   rateLimits?: Partial<RateLimits>;
   trustedProxyHops?: number;
   corsOrigins?: string[];
@@ -145,22 +147,24 @@ export function buildApp(deps: GatewayDeps) {
   // `a:<ip>` for sign-in and sign-up whoever asks. The user is known here: the
   // limiter runs as a route hook, after the proxy scope has read the token.
   const BUCKET = { u: 'user', i: 'ip', a: 'auth' } as const;
-  app.register(fastifyRateLimit, {
-    global: true,
-    hook: 'onRequest',
-    timeWindow: limits.windowMs ?? 60_000,
-    cache: limits.cacheSize ?? 50_000,
-    allowList: (request) => UNLIMITED.test(request.url),
-    keyGenerator: (request) => {
-      if (request.routePolicy?.bucket === 'auth') return `a:${clientIpOf(request)}`;
-      const user = request.gatewayUser;
-      return user ? `u:${user.id}` : `i:${clientIpOf(request)}`;
-    },
-    max: (_request, key) => (key[0] === 'u' ? limits.perUser : key[0] === 'a' ? limits.auth : limits.perIp),
-    onExceeded: (_request, key) => limited.inc({ bucket: BUCKET[key[0] as keyof typeof BUCKET] ?? 'ip' }),
-    errorResponseBuilder: (_request, context) =>
-      new Problem(context.statusCode, 'rate-limited', `Too many requests; retry in ${context.after}.`),
-  });
+  if (deps.rateLimiting !== false) {
+    app.register(fastifyRateLimit, {
+      global: true,
+      hook: 'onRequest',
+      timeWindow: limits.windowMs ?? 60_000,
+      cache: limits.cacheSize ?? 50_000,
+      allowList: (request) => UNLIMITED.test(request.url),
+      keyGenerator: (request) => {
+        if (request.routePolicy?.bucket === 'auth') return `a:${clientIpOf(request)}`;
+        const user = request.gatewayUser;
+        return user ? `u:${user.id}` : `i:${clientIpOf(request)}`;
+      },
+      max: (_request, key) => (key[0] === 'u' ? limits.perUser : key[0] === 'a' ? limits.auth : limits.perIp),
+      onExceeded: (_request, key) => limited.inc({ bucket: BUCKET[key[0] as keyof typeof BUCKET] ?? 'ip' }),
+      errorResponseBuilder: (_request, context) =>
+        new Problem(context.statusCode, 'rate-limited', `Too many requests; retry in ${context.after}.`),
+    });
+  }
 
   const aggregator = new OpenApiAggregator({
     sources: UPSTREAMS.map((upstream) => ({

@@ -35,6 +35,11 @@ export const gatewayEnv = serviceEnv.extend(kafkaEnv.shape).extend({
   /** Lifetime of the users service's access tokens: how long a deleted user stays deny-listed. */
   ACCESS_TOKEN_TTL: duration.prefault('15m'),
 
+  /**
+   * Rate limiting on or off. Off exists to measure what the limiter costs (make bench);
+   * a public deployment keeps it on.
+   */
+  RATE_LIMIT_ENABLED: flags.booleanFlag.prefault('true'),
   /** Requests per minute per signed-in user. */
   RATE_LIMIT_PER_MINUTE: positiveInt.default(300),
   /** Requests per minute per client IP without a (valid) token; defaults to RATE_LIMIT_PER_MINUTE. */

@@ -36,6 +36,7 @@ try {
     accessTokenAudience: config.ACCESS_TOKEN_AUDIENCE,
     serviceTokenSecrets: config.SERVICE_TOKEN_SECRETS,
     denyList,
+    rateLimiting: config.RATE_LIMIT_ENABLED,
     rateLimits: {
       perUser: config.RATE_LIMIT_PER_MINUTE,
       perIp: config.RATE_LIMIT_ANONYMOUS_PER_MINUTE ?? config.RATE_LIMIT_PER_MINUTE,

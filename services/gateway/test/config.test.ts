@@ -27,6 +27,7 @@ describe('gateway configuration', () => {
       TRUSTED_PROXY_HOPS: 0,
       CORS_ORIGINS: [],
       DOCS_ENABLED: true,
+      RATE_LIMIT_ENABLED: true,
     });
     expect(config.RATE_LIMIT_ANONYMOUS_PER_MINUTE).toBeUndefined();
   });
@@ -38,11 +39,13 @@ describe('gateway configuration', () => {
       RATE_LIMIT_PER_MINUTE: '100000',
       ACCESS_TOKEN_TTL: '5m',
       DOCS_ENABLED: 'false',
+      RATE_LIMIT_ENABLED: 'false',
     });
     expect(config.CORS_ORIGINS).toEqual(['https://shop.example', 'https://admin.shop.example']);
     expect(config.RATE_LIMIT_PER_MINUTE).toBe(100_000);
     expect(config.ACCESS_TOKEN_TTL).toBe(300_000);
     expect(config.DOCS_ENABLED).toBe(false);
+    expect(config.RATE_LIMIT_ENABLED).toBe(false);
   });
 
   it('names every bad variable', () => {

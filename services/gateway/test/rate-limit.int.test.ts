@@ -19,6 +19,7 @@ let key: SigningKey;
 let jwks: JwksServer;
 let gateway: Awaited<ReturnType<typeof startGateway>>;
 let upstreams: Awaited<ReturnType<typeof startUpstream>>[];
+let upstreamUrls: Parameters<typeof startGateway>[0]['upstreams'];
 
 beforeAll(async () => {
   key = await signingKey();
@@ -29,9 +30,10 @@ beforeAll(async () => {
     await startUpstream('orders', ['/api/v1/orders']),
   ];
   const [users, inventory, orders] = upstreams.map((upstream) => upstream.url) as [string, string, string];
+  upstreamUrls = { users, inventory, orders, notifications: orders };
   gateway = await startGateway({
     jwks: createRemoteJWKSet(jwks.jwksUrl),
-    upstreams: { users, inventory, orders, notifications: orders },
+    upstreams: upstreamUrls,
     rateLimits: { perUser: 3, perIp: 4, auth: 2 },
     trustedProxyHops: 1,
   });
@@ -123,6 +125,29 @@ describe('rate limits', () => {
     for (let i = 0; i < 8; i++) {
       expect((await call('/health/live', { headers: from('10.3.0.1') })).status).toBe(200);
       expect((await call('/metrics', { headers: from('10.3.0.1') })).status).toBe(200);
+    }
+  });
+
+  it('limits nothing when rate limiting is switched off (RATE_LIMIT_ENABLED=false, for benchmarks)', async () => {
+    const unlimited = await startGateway({
+      jwks: createRemoteJWKSet(jwks.jwksUrl),
+      upstreams: upstreamUrls,
+      rateLimiting: false,
+      rateLimits: { perUser: 1, perIp: 1, auth: 1 },
+    });
+    try {
+      const alice = { authorization: await bearer(testUser(), key) };
+      for (let i = 0; i < 4; i++) {
+        const signedIn = await request(`${unlimited.url}/api/v1/orders`, { headers: alice });
+        const anonymous = await request(`${unlimited.url}/api/v1/products`);
+        for (const response of [signedIn, anonymous]) {
+          await response.body.dump();
+          expect(response.statusCode).toBe(200);
+          expect(response.headers['x-ratelimit-limit']).toBeUndefined();
+        }
+      }
+    } finally {
+      await unlimited.close();
     }
   });
 });
