@@ -17,7 +17,7 @@ import { checkSelectorUnchanged, type Plan, serviceChangedError } from './plan.j
 import type { Reporter } from './progress.js';
 import { canTakeTraffic } from './readiness.js';
 import type { StepRunner } from './steps.js';
-import { switchSelector, verifyEndpoints } from './switch-traffic.js';
+import { switchSelector, verifyEndpoints, watchEndpoints } from './switch-traffic.js';
 
 export interface Context {
   kube: Kube;
@@ -42,6 +42,8 @@ export interface CutoverOptions {
   endpointsTimeoutMs: number;
   /** deploy/promote: a failed verification switches back (exit 4). rollback: it reports. */
   switchBackOnFailure: boolean;
+  /** When the target color was last seen fully ready (Date.now()). */
+  readyConfirmedAt?: number;
 }
 
 export interface CutoverResult {
@@ -122,74 +124,87 @@ export async function performCutover(
   }
 
   let switchStarted = 0;
-  await steps.run(
-    'switch',
-    async (update) => {
-      throwIfStopped(ctx.signal);
-      // The fence: we still hold the lock and nobody asked us to stop.
-      await lock.renew().catch(() => undefined);
-      throwIfStopped(ctx.signal);
-      if (!lock.isHeld) {
-        throw new BluegreenError(
-          ExitCode.other,
-          'lost the lock before the switch: nothing was switched',
-          'Run the command again.',
+  // Following the EndpointSlices starts now, so the proof after the switch is a
+  // matter of the next watch event rather than of new list requests.
+  const endpoints = watchEndpoints(kube, target, plan.to, plan.replicas);
+  try {
+    await steps.run(
+      'switch',
+      async (update) => {
+        throwIfStopped(ctx.signal);
+        update(`checking the lock, ${plan.to} and ${names.activeService} once more`);
+        // The fence (we still hold the lock, nobody asked us to stop), and fresh
+        // reads of the target color and the selector, all at once.
+        // Skipped when they were just confirmed (saves round-trips on the critical path).
+        const recheck = Date.now() - (options.readyConfirmedAt ?? 0) > 1000;
+        const [, readiness, fresh] = await Promise.all([
+          lock.renewedWithin(1000) ? undefined : lock.renew().catch(() => undefined),
+          recheck ? observeReadiness(kube, target, plan.to) : undefined,
+          kube.core
+            .readNamespacedService({ name: names.activeService, namespace: target.namespace })
+            .then(serviceFrom),
+        ]);
+        throwIfStopped(ctx.signal);
+        if (!lock.isHeld) {
+          throw new BluegreenError(
+            ExitCode.other,
+            'lost the lock before the switch: nothing was switched',
+            'Run the command again.',
+          );
+        }
+        const verdict = readiness ? canTakeTraffic(readiness) : ({ ok: true } as const);
+        if (!verdict.ok) {
+          throw new BluegreenError(
+            plan.action === 'deploy' ? ExitCode.notReady : ExitCode.precondition,
+            `not switching to ${plan.to}: ${verdict.why}. Nothing was switched.`,
+            `bluegreen status ${target.service} shows why.`,
+          );
+        }
+        checkSelectorUnchanged(plan, fresh);
+        update(`patching ${names.activeService}`);
+        switchStarted = performance.now();
+        const outcome = await switchSelector(
+          kube,
+          target,
+          {
+            service: names.activeService,
+            expectedSelector: plan.expectedSelector,
+            to: plan.to,
+            hadAnnotations: true,
+            cutover: cutoverEntry(ctx, plan, plan.from, plan.to, 'switching'),
+          },
+          fresh,
         );
-      }
-      update(`checking ${plan.to} is still ready`);
-      const readiness = await observeReadiness(kube, target, plan.to);
-      const verdict = canTakeTraffic(readiness);
-      if (!verdict.ok) {
-        throw new BluegreenError(
-          plan.action === 'deploy' ? ExitCode.notReady : ExitCode.precondition,
-          `not switching to ${plan.to}: ${verdict.why}. Nothing was switched.`,
-          `bluegreen status ${target.service} shows why.`,
-        );
-      }
-      const fresh = serviceFrom(
-        await kube.core.readNamespacedService({ name: names.activeService, namespace: target.namespace }),
-      );
-      checkSelectorUnchanged(plan, fresh);
-      update(`patching ${names.activeService}`);
-      switchStarted = performance.now();
-      const outcome = await switchSelector(kube, target, {
-        service: names.activeService,
-        expectedSelector: plan.expectedSelector,
-        to: plan.to,
-        hadAnnotations: true,
-        cutover: cutoverEntry(ctx, plan, plan.from, plan.to, 'switching'),
-      });
-      if (!outcome.ok) throw serviceChangedError(plan, outcome.changed);
-      result.switched = true;
-      await movePreview(ctx, plan.to, plan.from);
-    },
-    { done: () => `${names.activeService} selects ${COLOR_LABEL}=${plan.to}` },
-  );
+        if (!outcome.ok) throw serviceChangedError(plan, outcome.changed);
+        result.switched = true;
+      },
+      { done: () => `${names.activeService} selects ${COLOR_LABEL}=${plan.to}` },
+    );
+  } catch (error) {
+    endpoints.stop();
+    throw error;
+  }
 
   try {
     await steps.run(
       'verify-endpoints',
       async (update) => {
         try {
-          return await verifyEndpoints(
-            kube,
-            target,
-            plan.to,
-            plan.replicas,
-            options.endpointsTimeoutMs,
-            ctx.signal,
-            update,
-          );
+          return await endpoints.until(options.endpointsTimeoutMs, ctx.signal, update);
         } catch (error) {
           if (error instanceof BluegreenError && !options.switchBackOnFailure) {
             throw new BluegreenError(ExitCode.other, error.message, error.hint);
           }
           throw error;
+        } finally {
+          endpoints.stop();
         }
       },
       { done: (v) => `${v.verdict.summary} after ${formatDuration(performance.now() - switchStarted)}` },
     );
     result.cutoverMs = Math.round(performance.now() - switchStarted);
+    // Off the critical path: the preview Service now shows the old color.
+    await movePreview(ctx, plan.to, plan.from);
 
     if (options.postChecks.length > 0) {
       await steps.run(
@@ -232,19 +247,20 @@ export async function performCutover(
     'record',
     async () => {
       const entry = cutoverEntry(ctx, plan, plan.from, plan.to, 'succeeded');
-      try {
-        await kube.core.patchNamespacedService(
+      // A merge patch of one annotation: it cannot touch the selector.
+      const annotate = kube.core
+        .patchNamespacedService(
           {
             name: names.activeService,
             namespace: target.namespace,
             body: { metadata: { annotations: { [LAST_CUTOVER_ANNOTATION]: JSON.stringify(entry) } } },
           },
           mergePatch,
+        )
+        .catch((error: Error) =>
+          ctx.reporter.warn(`could not update the last-cutover annotation: ${error.message}`),
         );
-      } catch (error) {
-        ctx.reporter.warn(`could not update the last-cutover annotation: ${(error as Error).message}`);
-      }
-      await recordHistory(ctx, entry);
+      await Promise.all([annotate, recordHistory(ctx, entry)]);
     },
     { done: () => `${names.history}` },
   );

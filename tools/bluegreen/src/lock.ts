@@ -246,6 +246,10 @@ export class ServiceLock {
     return this.renewing;
   }
 
+  renewedWithin(ms: number): boolean {
+    return this.held && Date.now() - this.renewedAt < ms;
+  }
+
   /** True while our last renewal is recent enough that nobody else can have taken over. */
   get isHeld(): boolean {
     return this.held && Date.now() - this.renewedAt < this.durationSeconds * 1000;

@@ -39,6 +39,8 @@ export interface SwitchRequest {
   expectedSelector: Record<string, string>;
   to: Color;
   hadAnnotations: boolean;
+  /** Of the read that found no annotations: adding the whole map must not replace some that appeared since. */
+  resourceVersion?: string;
   cutover?: Cutover;
 }
 
@@ -57,6 +59,9 @@ export function switchOps(request: SwitchRequest): JsonPatchOp[] {
         value,
       });
     } else {
+      if (request.resourceVersion) {
+        ops.unshift({ op: 'test', path: '/metadata/resourceVersion', value: request.resourceVersion });
+      }
       ops.push({ op: 'add', path: '/metadata/annotations', value: { [LAST_CUTOVER_ANNOTATION]: value } });
     }
   }

@@ -132,6 +132,8 @@ export class PlainReporter extends BaseReporter {
   }
 }
 
+/** Select Graphic Rendition (colors, dim): ESC [ ... m. */
+const SGR = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const SYMBOL: Record<StepStatus, string> = {
   pending: '\x1b[2m○\x1b[0m',
@@ -147,8 +149,15 @@ export class TtyReporter extends BaseReporter {
   private frame = 0;
   private timer: NodeJS.Timeout | undefined;
 
+  /** NO_COLOR (https://no-color.org): keep the live list, drop the colors. */
+  private readonly color = !process.env.NO_COLOR;
+
   constructor(private readonly out: NodeJS.WriteStream = process.stderr) {
     super();
+  }
+
+  private write(text: string): void {
+    this.out.write(this.color ? text : text.replace(SGR, ''));
   }
 
   private render(): void {
@@ -166,7 +175,7 @@ export class TtyReporter extends BaseReporter {
     });
     let text = this.drawnLines > 0 ? `\x1b[${this.drawnLines}A` : '';
     for (const line of lines) text += `\x1b[2K${line}\n`;
-    this.out.write(text);
+    this.write(text);
     this.drawnLines = lines.length;
   }
 
@@ -187,9 +196,9 @@ export class TtyReporter extends BaseReporter {
   }
 
   private above(text: string): void {
-    if (this.drawnLines > 0) this.out.write(`\x1b[${this.drawnLines}A\x1b[0J`);
+    if (this.drawnLines > 0) this.write(`\x1b[${this.drawnLines}A\x1b[0J`);
     this.drawnLines = 0;
-    this.out.write(`${text}\n`);
+    this.write(`${text}\n`);
     if (this.rows.length > 0) this.render();
   }
 

@@ -1,7 +1,7 @@
 // deploy, status, history, rollback, promote, dry-run and scale-down against the
 // real local control plane, with the objects of docs/bluegreen-conventions.md.
 import type { V1EndpointSlice, V1Pod } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { watchCollection } from '../src/watch.js';
 import {
   activeColor,
@@ -21,7 +21,7 @@ let ns: string;
 
 beforeAll(async () => {
   c = clients();
-  ns = await createNamespace(c, 'deploy');
+  ns = await createNamespace(c, 'deploy', inject('bluegreenRun'));
 });
 
 afterAll(async () => {

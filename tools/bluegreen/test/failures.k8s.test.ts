@@ -1,6 +1,6 @@
 // What must not switch traffic: a color that never gets ready, one that crash-
 // loops, failing checks, a Service changed underneath.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connect } from '../src/kube.js';
 import { switchSelector } from '../src/switch-traffic.js';
 import {
@@ -23,7 +23,7 @@ let ns: string;
 
 beforeAll(async () => {
   c = clients();
-  ns = await createNamespace(c, 'failures');
+  ns = await createNamespace(c, 'failures', inject('bluegreenRun'));
 });
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
 // One cutover per service at a time; a killed holder's lock expires and is taken
 // over; Ctrl-C and `bluegreen abort` leave traffic where it was and free the lock.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   activeColor,
   type Clients,
@@ -21,7 +21,7 @@ let ns: string;
 
 beforeAll(async () => {
   c = clients();
-  ns = await createNamespace(c, 'lock');
+  ns = await createNamespace(c, 'lock', inject('bluegreenRun'));
 });
 
 afterAll(async () => {

@@ -62,9 +62,17 @@ describe('the switch patch', () => {
       { op: 'replace', path: '/spec/selector/shop.example~1color', value: 'green' },
       { op: 'add', path: '/metadata/annotations/shop.example~1last-cutover', value: JSON.stringify(cutover) },
     ]);
-    expect(
-      switchOps({ service: 's', expectedSelector: selector, to: 'green', hadAnnotations: false, cutover })[2],
-    ).toEqual({
+    // No annotations yet: the whole map is added, guarded by the resourceVersion of that read.
+    const ops = switchOps({
+      service: 's',
+      expectedSelector: selector,
+      to: 'green',
+      hadAnnotations: false,
+      resourceVersion: '42',
+      cutover,
+    });
+    expect(ops[0]).toEqual({ op: 'test', path: '/metadata/resourceVersion', value: '42' });
+    expect(ops[3]).toEqual({
       op: 'add',
       path: '/metadata/annotations',
       value: { 'shop.example/last-cutover': JSON.stringify(cutover) },

@@ -154,6 +154,7 @@ export async function deploy(ctx: Context, flags: DeployFlags): Promise<Outcome>
     if (current.steps.some((s) => s.id === 'preview')) {
       await steps.run('preview', () => movePreview(ctx, current.from, current.to));
     }
+    let readyConfirmedAt = 0;
     await steps.run(
       'wait-ready',
       (update) =>
@@ -165,7 +166,12 @@ export async function deploy(ctx: Context, flags: DeployFlags): Promise<Outcome>
           ctx.signal,
           update,
         ),
-      { done: (r) => r.summary },
+      {
+        done: (r) => {
+          readyConfirmedAt = Date.now();
+          return r.summary;
+        },
+      },
     );
 
     if (!current.promote) {
@@ -197,6 +203,7 @@ export async function deploy(ctx: Context, flags: DeployFlags): Promise<Outcome>
           policy: flags.policy,
           endpointsTimeoutMs: flags.endpointsTimeoutMs,
           switchBackOnFailure: true,
+          readyConfirmedAt,
         },
         steps,
       );

@@ -89,6 +89,7 @@ export async function switchColor(
     tookOverFrom = held.tookOverFrom;
     lock.keep((reason) => ctx.stop(reason));
     const fresh = await observe();
+    const readyConfirmedAt = Date.now();
     if (fresh.to !== plan.to) reporter.warn(`the active color changed meanwhile: switching to ${fresh.to}`);
     plan = fresh;
     cutover = await performCutover(
@@ -101,6 +102,7 @@ export async function switchColor(
         policy: flags.policy,
         endpointsTimeoutMs: flags.endpointsTimeoutMs,
         switchBackOnFailure: action === 'promote',
+        readyConfirmedAt,
       },
       steps,
     );

@@ -14,7 +14,6 @@ import {
   type V1Deployment,
   type V1Service,
 } from '@kubernetes/client-node';
-import { inject } from 'vitest';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const cliBin = path.join(repoRoot, 'tools/bluegreen/bin/bluegreen.mjs');
@@ -49,22 +48,10 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString('hex')}`;
 }
 
-export async function createNamespace(c: Clients, prefix: string): Promise<string> {
+export async function createNamespace(c: Clients, prefix: string, run = 'manual'): Promise<string> {
   const name = uniqueName(`bg-${prefix}`);
-  const run = (() => {
-    try {
-      return inject('bluegreenRun');
-    } catch {
-      return 'manual';
-    }
-  })();
   await c.core.createNamespace({
-    body: {
-      metadata: {
-        name,
-        labels: { 'shop.example/test': 'bluegreen', 'shop.example/test-run': run ?? 'manual' },
-      },
-    },
+    body: { metadata: { name, labels: { 'shop.example/test': 'bluegreen', 'shop.example/test-run': run } } },
   });
   // The ServiceAccount controller creates `default` shortly after; pods need it.
   for (let i = 0; i < 100; i += 1) {
