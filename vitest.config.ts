@@ -16,7 +16,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['{packages,services,tools}/*/test/**/*.test.ts'],
-          exclude: ['**/*.int.test.ts', '**/*.k8s.test.ts', '**/node_modules/**'],
+          exclude: ['**/*.int.test.ts', '**/*.e2e.test.ts', '**/*.k8s.test.ts', '**/node_modules/**'],
         },
       },
       {
@@ -52,6 +52,29 @@ export default defineConfig({
           globalSetup: ['tools/bluegreen/test/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
+        },
+      },
+      {
+        ...sourceConditions,
+        test: {
+          // The Helm chart without a cluster: helm lint, helm template, kube-score, the schema
+          // (`make helm-lint`).
+          name: 'k8s-lint',
+          include: ['deploy/helm/test/**/*.lint.test.ts'],
+          testTimeout: 120_000,
+        },
+      },
+      {
+        ...sourceConditions,
+        test: {
+          // The Helm chart against the local control plane (`make test-k8s` starts it): the
+          // static checks plus install, upgrade, blue-green state, rollback and helm test.
+          name: 'k8s',
+          include: ['deploy/helm/test/**/*.{lint,k8s}.test.ts'],
+          globalSetup: ['deploy/helm/test/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 360_000,
+          hookTimeout: 360_000,
         },
       },
     ],

@@ -5,12 +5,36 @@ import { createLogger, databaseEnv, failStartup, loadConfig } from '@shop/platfo
 import { createPrisma } from './db.js';
 
 const demoProducts = [
-  { sku: 'MUG-CLASSIC', name: 'Classic mug', description: 'Stoneware, 350 ml.', priceCents: 1200, onHand: 200 },
+  {
+    sku: 'MUG-CLASSIC',
+    name: 'Classic mug',
+    description: 'Stoneware, 350 ml.',
+    priceCents: 1200,
+    onHand: 200,
+  },
   { sku: 'TEA-EARLGREY', name: 'Earl Grey, 100 g', description: 'Loose leaf.', priceCents: 650, onHand: 500 },
-  { sku: 'KETTLE-STEEL', name: 'Stovetop kettle', description: 'Brushed steel, 1.5 l.', priceCents: 4500, onHand: 40 },
-  { sku: 'POT-CERAMIC', name: 'Ceramic teapot', description: 'Holds four cups.', priceCents: 3200, onHand: 60 },
+  {
+    sku: 'KETTLE-STEEL',
+    name: 'Stovetop kettle',
+    description: 'Brushed steel, 1.5 l.',
+    priceCents: 4500,
+    onHand: 40,
+  },
+  {
+    sku: 'POT-CERAMIC',
+    name: 'Ceramic teapot',
+    description: 'Holds four cups.',
+    priceCents: 3200,
+    onHand: 60,
+  },
   { sku: 'STRAINER', name: 'Tea strainer', description: 'Fine mesh.', priceCents: 450, onHand: 300 },
-  { sku: 'CUP-LIMITED', name: 'Limited edition cup', description: 'Only ten were made.', priceCents: 9900, onHand: 10 },
+  {
+    sku: 'CUP-LIMITED',
+    name: 'Limited edition cup',
+    description: 'Only ten were made.',
+    priceCents: 9900,
+    onHand: 10,
+  },
 ];
 
 try {
