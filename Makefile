@@ -72,6 +72,22 @@ k8s-down: ## Stop the local control plane started by k8s-up
 k8s-status: ## Show whether the local control plane is running and where its kubeconfig is
 	@scripts/k8s.sh status
 
+.PHONY: test-k8s
+test-k8s: install ## Test the Helm chart on the local control plane (started if needed): lint, install, upgrades, blue-green state, helm test
+	@scripts/test-k8s.sh
+
+.PHONY: helm-lint
+helm-lint: install ## Lint the Helm chart without a cluster: helm lint --strict, helm template, kube-score, the values schema
+	@scripts/test-k8s.sh lint
+
+.PHONY: up
+up: ## Run the whole shop on a local kind cluster (needs Docker, kind, kubectl, helm; deploy/helm/shop/README.md)
+	@scripts/kind-up.sh up
+
+.PHONY: down
+down: ## Delete the kind cluster that `make up` created
+	@scripts/kind-up.sh down
+
 .PHONY: images-base
 images-base: ## Build the local Node base image (debootstrap + Node from npm, buildah; cached, seconds when warm)
 	@scripts/images.sh base
@@ -83,6 +99,10 @@ images: images-base ## Build the service images with buildah (localhost/shop-<se
 .PHONY: images-selftest
 images-selftest: images-base ## Prove the image design on a stand-in workspace: build, run with podman, probe, SIGTERM
 	@scripts/images-selftest.sh
+
+.PHONY: test-images
+test-images: infra-up images-base ## Build every image, then migrate, seed, run and smoke-test the whole shop from them with podman
+	@scripts/test-images.sh
 
 .PHONY: smoke
 smoke: install ## Run the end-to-end smoke suite against SMOKE_BASE_URL (default: make dev's gateway)
