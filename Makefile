@@ -107,3 +107,7 @@ test-images: infra-up images-base ## Build every image, then migrate, seed, run 
 .PHONY: smoke
 smoke: install ## Run the end-to-end smoke suite against SMOKE_BASE_URL (default: make dev's gateway)
 	SMOKE_PAYMENTS_URL=$${SMOKE_PAYMENTS_URL-http://127.0.0.1:8083} node --conditions=source --import tsx tools/smoke/src/run.ts
+
+.PHONY: load
+load: install ## Realistic traffic through the gateway at a fixed arrival rate (LOAD_FLAGS="--rate 20 --duration 2m"; --help)
+	node --conditions=source --import tsx tools/load/src/cli.ts $(LOAD_FLAGS)
