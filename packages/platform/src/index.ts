@@ -1,6 +1,7 @@
 export * from './backoff.js';
 export * from './config.js';
 export * from './consumer.js';
+export * from './database-service.js';
 export * from './db.js';
 export * from './health.js';
 export * from './http-client.js';

@@ -69,3 +69,12 @@ export function failStartup(error: unknown): never {
   process.stderr.write(`failed to start: ${message}\n`);
   process.exit(1);
 }
+
+/** Runs a service's main function, turning any start-up failure into a clear message and exit 1. */
+export async function serviceMain(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (error) {
+    failStartup(error);
+  }
+}

@@ -1,15 +1,13 @@
-// The orders process: the HTTP API, the saga's reply handlers, and the sweeper
+// The orders process: the order API, the saga's reply handlers, and the sweeper
 // that acts on steps whose reply is overdue.
 import {
   createLogger,
   createRegistry,
-  databaseCheck,
-  failStartup,
   loadConfig,
-  runService,
+  runDatabaseService,
   ServiceClient,
   ServiceTokens,
-  startMessaging,
+  serviceMain,
 } from '@shop/platform';
 import { buildApp } from './app.js';
 import { Catalog } from './catalog.js';
@@ -17,11 +15,10 @@ import { ordersEnv } from './config.js';
 import { createPrisma, type Transaction } from './db.js';
 import { DeadlineSweeper, OrderSaga } from './saga/orchestrator.js';
 
-try {
+await serviceMain(async () => {
   const config = loadConfig(ordersEnv);
   const logger = createLogger({ name: config.SERVICE_NAME, level: config.LOG_LEVEL });
   const prisma = createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
-  const database = databaseCheck(config.DATABASE_URL);
   const metrics = createRegistry(config.SERVICE_NAME);
   const saga = new OrderSaga(
     {
@@ -51,41 +48,25 @@ try {
     bodyLimit: config.BODY_LIMIT_BYTES,
     metrics,
   });
-  app.readiness.add('database', database.check);
   app.readiness.add('inventory', inventory.describe, { critical: false });
   const sweeper = new DeadlineSweeper(saga, prisma, config.SAGA_SWEEP_INTERVAL, logger);
-
-  await runService({
+  await runDatabaseService<Transaction>({
+    config,
     app,
-    host: config.HOST,
-    port: config.PORT,
-    graceMs: config.SHUTDOWN_GRACE,
-    start: async () => {
-      const messaging = await startMessaging<Transaction>({
-        service: 'orders',
-        kafka: config,
-        databaseUrl: config.DATABASE_URL,
-        logger,
-        metrics: app.metrics,
-        readiness: app.readiness,
-        runInTransaction: (work) => prisma.$transaction(work),
-        consumers: [
-          {
-            groupId: 'orders',
-            topics: ['inventory.replies', 'payments.replies', 'users.events'],
-            handlers: saga.handlers(),
-          },
-        ],
-      });
-      sweeper.start();
-      return [{ name: 'deadline sweeper', stop: () => sweeper.stop() }, ...messaging.stopSteps];
-    },
-    stopSteps: [
-      { name: 'inventory client', stop: () => inventory.close() },
-      { name: 'database', stop: () => prisma.$disconnect() },
-      { name: 'readiness probe', stop: () => database.close() },
+    logger,
+    database: prisma,
+    runInTransaction: (work) => prisma.$transaction(work),
+    consumers: [
+      {
+        groupId: 'orders',
+        topics: ['inventory.replies', 'payments.replies', 'users.events'],
+        handlers: saga.handlers(),
+      },
     ],
+    start: () => {
+      sweeper.start();
+      return [{ name: 'deadline sweeper', stop: () => sweeper.stop() }];
+    },
+    stopBeforeDatabase: [{ name: 'inventory client', stop: () => inventory.close() }],
   });
-} catch (error) {
-  failStartup(error);
-}
+});
