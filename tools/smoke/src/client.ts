@@ -126,11 +126,25 @@ export class ShopClient {
     return (await this.call<Product>('GET', `/api/v1/products/${id}`)).body;
   }
 
-  placeOrder(items: { productId: string; quantity: number }[], token: string, key: string = randomUUID()) {
-    return this.call<Order>('POST', '/api/v1/orders', {
-      body: { items, payment: { token } },
-      headers: { 'idempotency-key': key },
-    });
+  /**
+   * Places an order as a careful client does: with an Idempotency-Key, and retrying
+   * with the same key when the gateway answers 502, 503 or 504 (the order may or
+   * may not have been taken; the key makes the retry return the same order).
+   */
+  async placeOrder(
+    items: { productId: string; quantity: number }[],
+    token: string,
+    key: string = randomUUID(),
+  ) {
+    const attempts = 4;
+    for (let attempt = 1; ; attempt++) {
+      const response = await this.call<Order>('POST', '/api/v1/orders', {
+        body: { items, payment: { token } },
+        headers: { 'idempotency-key': key },
+      });
+      if (![502, 503, 504].includes(response.status) || attempt === attempts) return response;
+      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+    }
   }
 
   /** Polls an order until it is CONFIRMED or CANCELLED. */
