@@ -13,6 +13,7 @@ import {
   endpointColors,
   parseJson,
   runCli,
+  waitFor,
 } from './support/cluster.js';
 
 const release = 'shop';
@@ -45,9 +46,11 @@ describe('deploy', () => {
     // Follow what the Service's EndpointSlices list while the CLI works.
     const seen: string[][] = [];
     const stop = new AbortController();
-    let slices: V1EndpointSlice[] = [];
-    let pods: V1Pod[] = [];
+    let slices: V1EndpointSlice[] | undefined;
+    let pods: V1Pod[] | undefined;
     const record = () => {
+      // Both initial lists first: one alone would record an empty or unknown state.
+      if (!slices || !pods) return;
       const colorOf = new Map(
         pods.map((p) => [p.metadata?.name, p.metadata?.labels?.['shop.example/color']]),
       );
@@ -89,6 +92,7 @@ describe('deploy', () => {
       stop.signal,
     );
 
+    await waitFor(async () => seen.length > 0, 30_000, 'the EndpointSlice and pod watches to start');
     const result = await cli(
       'deploy',
       service,

@@ -53,15 +53,16 @@ export async function createNamespace(c: Clients, prefix: string, run = 'manual'
   await c.core.createNamespace({
     body: { metadata: { name, labels: { 'shop.example/test': 'bluegreen', 'shop.example/test-run': run } } },
   });
-  // The ServiceAccount controller creates `default` shortly after; pods need it.
-  for (let i = 0; i < 100; i += 1) {
-    try {
+  // The ServiceAccount controller creates `default` shortly after; pods need it
+  // (without it the ReplicaSet controller backs off, which slows every test after).
+  await waitFor(
+    async () => {
       await c.core.readNamespacedServiceAccount({ name: 'default', namespace: name });
-      return name;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+      return true;
+    },
+    60_000,
+    `the default ServiceAccount of namespace ${name}`,
+  );
   return name;
 }
 
@@ -170,7 +171,8 @@ export async function createBlueGreen(c: Clients, spec: BlueGreenSpec): Promise<
         (d.status?.availableReplicas ?? 0) === want
       );
     },
-    60_000,
+    // Generous: the machine is shared and the controllers can be slow under load.
+    120_000,
     `${active} of ${spec.service} to become available`,
   );
   const want = spec.replicas?.[active] ?? 2;
@@ -178,7 +180,7 @@ export async function createBlueGreen(c: Clients, spec: BlueGreenSpec): Promise<
     async () =>
       (await endpointColors(c, namespace, spec.release, spec.service)).filter((x) => x === active).length ===
       want,
-    60_000,
+    120_000,
     `the EndpointSlices of ${spec.release}-${spec.service} to list ${want} ${active} pods`,
   );
 }
