@@ -88,8 +88,18 @@ export function colorReadiness({ deployment: d, replicaSets, pods }: ReadinessIn
   if (d.updatedReplicas < d.replicas)
     return waiting(`${progress}, ${d.updatedReplicas}/${d.replicas} updated`);
   if (d.statusReplicas > d.replicas || oldPods.length > 0) {
-    const old = Math.max(d.statusReplicas - d.replicas, oldPods.length);
-    return waiting(`${progress}, ${old} old pod(s) still terminating`);
+    // Old pods that are not being deleted yet are those the rollout has not
+    // replaced (it waits for new pods to become ready first).
+    const terminating = Math.max(
+      oldPods.filter((p) => p.deleting).length,
+      oldPods.length > 0 ? 0 : d.statusReplicas - d.replicas,
+    );
+    const notReplaced = oldPods.length - oldPods.filter((p) => p.deleting).length;
+    const old = [
+      notReplaced > 0 ? `${notReplaced} old pod(s) not replaced yet` : '',
+      terminating > 0 ? `${terminating} old pod(s) still terminating` : '',
+    ].filter(Boolean);
+    return waiting(`${progress}, ${old.join(', ')}`);
   }
   if (d.readyReplicas < d.replicas || d.availableReplicas < d.replicas) {
     return waiting(`${progress}, ${d.availableReplicas}/${d.replicas} available`);

@@ -33,7 +33,7 @@ describe('colorReadiness', () => {
     ).toBe('waiting');
   });
 
-  it('waits while old pods are still terminating', () => {
+  it('waits while old pods are still there (not replaced yet or terminating)', () => {
     const viaStatus = colorReadiness({ deployment: deployment({ statusReplicas: 4 }), replicaSets, pods });
     expect(viaStatus).toMatchObject({ state: 'waiting', summary: expect.stringContaining('terminating') });
     const viaPods = colorReadiness({
@@ -41,13 +41,19 @@ describe('colorReadiness', () => {
       replicaSets,
       pods: [...pods, pod('old-1', { podTemplateHash: 'old' })],
     });
-    expect(viaPods).toMatchObject({ state: 'waiting', summary: expect.stringContaining('terminating') });
+    expect(viaPods).toMatchObject({
+      state: 'waiting',
+      summary: expect.stringContaining('1 old pod(s) not replaced yet'),
+    });
     const deleting = colorReadiness({
       deployment: deployment(),
       replicaSets,
       pods: [...pods, pod('d', { deleting: true })],
     });
-    expect(deleting.state).toBe('waiting');
+    expect(deleting).toMatchObject({
+      state: 'waiting',
+      summary: expect.stringContaining('1 old pod(s) still terminating'),
+    });
   });
 
   it('waits until every pod of the newest ReplicaSet is Ready, whatever the counters say', () => {

@@ -2,7 +2,9 @@
 // turning any error into an exit code plus a message that says what to do.
 import { BluegreenError, ExitCode, StoppedError } from '../errors.js';
 import { explainApiError, type Kube } from '../kube.js';
+import type { ServiceLock } from '../lock.js';
 import { COLOR_LABEL, objectNames, type Target } from '../names.js';
+import type { StepRunner } from '../steps.js';
 
 export interface Outcome {
   exitCode: ExitCode;
@@ -63,4 +65,20 @@ export async function currentActiveColor(kube: Kube, target: Target): Promise<st
   } catch {
     return undefined;
   }
+}
+
+/**
+ * After a failure or a stop: release the lock as a visible step when it was held,
+ * so the step list does not leave a person wondering whether it still is.
+ */
+export async function releaseAfterFailure(lock: ServiceLock, steps: StepRunner): Promise<void> {
+  if (!lock.isHeld) {
+    await lock.release().catch(() => undefined);
+    return;
+  }
+  await steps
+    .run('release', () => lock.release())
+    .catch((e: Error) =>
+      steps.reporter.warn(`could not release the lock: ${e.message} (it expires by itself)`),
+    );
 }

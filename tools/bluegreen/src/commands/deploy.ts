@@ -20,7 +20,7 @@ import { prepareOps, scaleDownOps } from '../patches.js';
 import { checkSelectorUnchanged, mayScaleDown, type Plan, planDeploy } from '../plan.js';
 import { StepRunner } from '../steps.js';
 import { waitReady } from '../wait-ready.js';
-import { currentActiveColor, errorOutcome, type Outcome } from './common.js';
+import { currentActiveColor, errorOutcome, type Outcome, releaseAfterFailure } from './common.js';
 
 export interface DeployFlags {
   image: string;
@@ -262,13 +262,7 @@ export async function deploy(ctx: Context, flags: DeployFlags): Promise<Outcome>
               : 'failed';
       await recordHistory(ctx, cutoverEntry(ctx, plan, plan.from, plan.to, result, outcome.error?.message));
     }
-    if (lock) {
-      await lock
-        .release()
-        .catch((e: Error) =>
-          reporter.warn(`could not release the lock: ${e.message} (it expires by itself)`),
-        );
-    }
+    if (lock) await releaseAfterFailure(lock, steps);
     reporter.close();
     outcome.data.activeColor = await currentActiveColor(kube, target);
     outcome.data.lock = { holder: ctx.identity, tookOverFrom, released: true };

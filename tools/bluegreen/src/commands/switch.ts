@@ -10,7 +10,7 @@ import { ServiceLock } from '../lock.js';
 import { observeService } from '../observe.js';
 import { type Plan, planSwitch } from '../plan.js';
 import { StepRunner } from '../steps.js';
-import { currentActiveColor, errorOutcome, type Outcome } from './common.js';
+import { currentActiveColor, errorOutcome, type Outcome, releaseAfterFailure } from './common.js';
 import { renderPlan } from './deploy.js';
 
 export interface SwitchFlags {
@@ -129,12 +129,7 @@ export async function switchColor(
     };
   } catch (error) {
     const outcome = errorOutcome(error, kube, { ...base, ...(plan ? planData(plan) : {}) }, action);
-    if (lock)
-      await lock
-        .release()
-        .catch((e: Error) =>
-          reporter.warn(`could not release the lock: ${e.message} (it expires by itself)`),
-        );
+    if (lock) await releaseAfterFailure(lock, steps);
     reporter.close();
     outcome.data.activeColor = await currentActiveColor(kube, target);
     outcome.data.lock = { holder: ctx.identity, tookOverFrom, released: lock !== undefined };
