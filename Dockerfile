@@ -32,21 +32,25 @@ RUN --mount=type=cache,target=/root/.npm,sharing=locked \
     if [ -s /run/secrets/extra_ca_certs ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/extra_ca_certs; fi \
  && npm ci --prefer-offline --no-audit --no-fund
 
-# ---- build: compile every workspace package to dist/ (`npm run build`), then
-# lay out each service's own files under /out/<service>/.
+# ---- build: compile the deployables and the workspace packages they use to
+# dist/ (each one's `npm run build`: a service's runs `prisma generate` first,
+# offline and without a DATABASE_URL, then tsc; the CLI, benchmarks and test
+# kit are not built), then lay out each deployable's own files under
+# /out/<name>/.
 FROM deps AS build
 COPY . .
-RUN npm run build \
- && node deploy/containers/assemble.mjs app /out
+RUN npm run build --if-present $(node deploy/containers/assemble.mjs workspaces 'services/*' tools/smoke | sed 's/^/--workspace=/') \
+ && node deploy/containers/assemble.mjs app /out 'services/*' tools/smoke
 
-# ---- prod-deps: per service, only its production dependencies, under
-# /prod/<service>/ (depends on the manifests only, so a source edit reuses it).
+# ---- prod-deps: per deployable, only its production dependencies, copied out
+# of the full install above (the packages `npm ls --omit=dev --workspace`
+# names: the same set, at the same paths, as its own `npm ci --omit=dev
+# --workspace` would install, already patched), checked for the patches and
+# trimmed of what nothing loads at run time, under /prod/<name>/. Depends on
+# the manifests only, so a source edit reuses it; no network.
 FROM deps AS prod-deps
 COPY deploy/containers/assemble.mjs /usr/local/lib/shop/assemble.mjs
-RUN --mount=type=cache,target=/root/.npm,sharing=locked \
-    --mount=type=secret,id=extra_ca_certs,required=false \
-    if [ -s /run/secrets/extra_ca_certs ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/extra_ca_certs; fi \
- && node /usr/local/lib/shop/assemble.mjs deps /prod
+RUN node /usr/local/lib/shop/assemble.mjs deps /prod 'services/*' tools/smoke
 
 # ---- runtime: what every service image shares. Node runs as PID 1 with no
 # init: each service's main.ts handles SIGTERM (drain, close, exit) and spawns
@@ -59,10 +63,67 @@ WORKDIR /app
 USER 1000:1000
 CMD ["node", "dist/main.js"]
 
+# ---- instrumented: what every service image shares on top of runtime. The
+# platform's telemetry must be loaded before the service's own modules
+# (packages/platform/src/instrument.ts), so the command imports it first;
+# it resolves from /app/services/<name> through node_modules/@shop/platform
+# (-> /app/packages/platform, its package.json `exports` and dist/).
+FROM runtime AS instrumented
+CMD ["node", "--import", "@shop/platform/instrument", "dist/main.js"]
+
 # ---- one block per service: its production node_modules, then its compiled
-# code (the layer that changes most often, last).
+# code (the layer that changes most often, last). The working directory is the
+# service's folder, where its prisma.config.ts and prisma/ are, so the
+# migration Job runs the same image with
+#   node /app/node_modules/prisma/build/index.js migrate deploy
 #
-# FROM runtime AS <service>
+# FROM instrumented AS <service>
 # COPY --from=prod-deps /prod/<service>/ /app/
 # COPY --from=build /out/<service>/ /app/
 # WORKDIR /app/services/<service>
+
+FROM instrumented AS gateway
+COPY --from=prod-deps /prod/gateway/ /app/
+COPY --from=build /out/gateway/ /app/
+WORKDIR /app/services/gateway
+
+# Also runs `node dist/seed.js` (the admin account) and `node dist/keygen.js`
+# (a fresh USER_TOKEN_SIGNING_KEYS value with --array).
+FROM instrumented AS users
+COPY --from=prod-deps /prod/users/ /app/
+COPY --from=build /out/users/ /app/
+WORKDIR /app/services/users
+
+# Also runs `node dist/seed.js` (the demo products).
+FROM instrumented AS inventory
+COPY --from=prod-deps /prod/inventory/ /app/
+COPY --from=build /out/inventory/ /app/
+WORKDIR /app/services/inventory
+
+FROM instrumented AS payments
+COPY --from=prod-deps /prod/payments/ /app/
+COPY --from=build /out/payments/ /app/
+WORKDIR /app/services/payments
+
+FROM instrumented AS orders
+COPY --from=prod-deps /prod/orders/ /app/
+COPY --from=build /out/orders/ /app/
+WORKDIR /app/services/orders
+
+FROM instrumented AS notifications
+COPY --from=prod-deps /prod/notifications/ /app/
+COPY --from=build /out/notifications/ /app/
+WORKDIR /app/services/notifications
+
+FROM instrumented AS payment-provider
+COPY --from=prod-deps /prod/payment-provider/ /app/
+COPY --from=build /out/payment-provider/ /app/
+WORKDIR /app/services/payment-provider
+
+# ---- smoke: the end-to-end suite (tools/smoke) for the Helm test Pod:
+# SMOKE_BASE_URL (the gateway), SMOKE_PAYMENTS_URL, ... as in tools/smoke/src/run.ts.
+FROM runtime AS smoke
+COPY --from=prod-deps /prod/smoke/ /app/
+COPY --from=build /out/smoke/ /app/
+WORKDIR /app/tools/smoke
+CMD ["node", "dist/run.js"]

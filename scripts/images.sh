@@ -4,11 +4,12 @@
 #
 #   scripts/images.sh tools                 install podman, buildah, runc, debootstrap (idempotent)
 #   scripts/images.sh base [--rebuild]      build or import the local base image (cached; seconds when warm)
-#   scripts/images.sh build [service...]    build localhost/shop-<service>:<tag> from the Dockerfile (default: every service with a target)
+#   scripts/images.sh build [target...]     build localhost/shop-<target>:<tag> from the Dockerfile (default: every service and tool with a target)
 #   scripts/images.sh run <service> [podman run args...]   start shop-<service> detached, host network, read-only root
 #   scripts/images.sh stop [service...]     stop containers started by `run` (SIGTERM, then their exit code)
 #   scripts/images.sh logs <service>        the container's output
 #   scripts/images.sh list                  the images and containers of this project, with sizes
+#   scripts/images.sh tag                   print the tag `build` would use now
 #   scripts/images.sh prune                 delete dangling images (old build layers); the next build may redo steps
 #
 # Environment: SHOP_IMAGE_TAG (default: git short sha, with -dirty when the
@@ -25,7 +26,7 @@ CONTEXT="$(cd "$CONTEXT" && pwd)"
 MANAGED_LABEL="org.shop.managed-by=scripts/images.sh"
 
 usage() {
-	sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -45,13 +46,16 @@ image_tag() {
 	printf '%s' "$sha"
 }
 
-# The services that have a final stage in the Dockerfile: `FROM ... AS <name>`
-# where services/<name>/ exists.
+# The deployables that have a final stage in the Dockerfile: `FROM ... AS
+# <name>` where services/<name>/ or tools/<name>/ exists (tools/smoke is the
+# Helm test image), in the Dockerfile's order.
 dockerfile_services() {
 	local name
 	grep -ioE '^FROM[[:space:]]+[^[:space:]]+[[:space:]]+AS[[:space:]]+[a-z0-9-]+' "$CONTEXT/Dockerfile" | awk '{print $4}' |
 		while read -r name; do
-			[[ -d "$CONTEXT/services/$name" ]] && printf '%s\n' "$name"
+			if [[ -d "$CONTEXT/services/$name" || -d "$CONTEXT/tools/$name" ]]; then
+				printf '%s\n' "$name"
+			fi
 		done
 	return 0
 }
@@ -98,6 +102,14 @@ cmd_build() {
 		ca_args=(--secret "id=extra_ca_certs,src=$ca")
 	fi
 
+	# buildah gives RUN steps a soft and hard limit of 1024 open files (podman
+	# run inherits ours), and the workspace's `npm ci` (700 packages) fails
+	# with EMFILE under it. Raise it to this shell's hard limit (a higher one
+	# is refused by runc here); BuildKit's default is far higher already.
+	local nofile
+	nofile=$(ulimit -Hn)
+	[[ "$nofile" =~ ^[0-9]+$ ]] && ((nofile <= 65536)) || nofile=65536
+
 	total=$(now_ms)
 	for svc in "${services[@]}"; do
 		start=$(now_ms)
@@ -110,6 +122,7 @@ cmd_build() {
 			--network=host \
 			--layers \
 			--pull=never \
+			--ulimit "nofile=$nofile:$nofile" \
 			--target "$svc" \
 			--build-arg "BASE_IMAGE=$base" \
 			"${ca_args[@]}" \
@@ -213,5 +226,6 @@ run) shift && cmd_run "$@" ;;
 stop) shift && cmd_stop "$@" ;;
 logs) shift && cmd_logs "$@" ;;
 list) cmd_list ;;
+tag) image_tag && echo ;;
 *) usage ;;
 esac
