@@ -2,6 +2,7 @@
 // last item of a page, so the next page starts right after it whatever was
 // inserted meanwhile.
 import { z } from 'zod';
+import { problems } from './problems.js';
 
 export interface CursorPosition {
   createdAt: Date;
@@ -22,4 +23,43 @@ export function decodeCursor(cursor: string): CursorPosition | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `?limit=&cursor=` of every paginated list. */
+export const pageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional(),
+});
+
+export type PageOrder = 'oldest-first' | 'newest-first';
+
+/**
+ * The query arguments (Prisma's shape) for one page of a list ordered by
+ * (createdAt, id): the rows strictly after the cursor's position, one more than
+ * the limit so `toPage` can tell whether another page follows. A cursor this
+ * API did not hand out is a 400 naming the field.
+ */
+export function pageArgs(query: { limit: number; cursor?: string | undefined }, order: PageOrder) {
+  const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+  if (query.cursor !== undefined && !after) {
+    throw problems.badRequest('The cursor is not one this API handed out.', [
+      { path: 'querystring.cursor', message: 'invalid cursor' },
+    ]);
+  }
+  const direction: 'asc' | 'desc' = order === 'newest-first' ? 'desc' : 'asc';
+  const beyond = <T>(value: T) => (order === 'newest-first' ? { lt: value } : { gt: value });
+  return {
+    where: after
+      ? { OR: [{ createdAt: beyond(after.createdAt) }, { createdAt: after.createdAt, id: beyond(after.id) }] }
+      : {},
+    orderBy: [{ createdAt: direction }, { id: direction }],
+    take: query.limit + 1,
+  };
+}
+
+/** The page itself and the cursor of the next one (null on the last page). */
+export function toPage<Row extends CursorPosition>(rows: Row[], limit: number) {
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return { page, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
 }

@@ -1,5 +1,5 @@
 // The product catalogue: public reads, admin writes.
-import { decodeCursor, encodeCursor, Problem, problems, requireAdmin, type ShopServer } from '@shop/platform';
+import { Problem, pageArgs, pageQuery, problems, requireAdmin, type ShopServer, toPage } from '@shop/platform';
 import { z } from 'zod';
 import type { PrismaClient } from '../db.js';
 import { productView, toView } from '../domain/product.js';
@@ -26,9 +26,7 @@ const productChange = z
   .partial()
   .refine((change) => Object.keys(change).length > 0, 'name at least one field to change');
 const idParams = z.object({ id: z.uuid() });
-const listQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(200).optional(),
+const listQuery = pageQuery.extend({
   /** Comma-separated ids: fetch exactly these products (used by orders to price a basket). */
   ids: z
     .string()
@@ -55,30 +53,9 @@ export function productRoutes(app: ShopServer, prisma: PrismaClient): void {
         const products = await prisma.product.findMany({ where: { id: { in: ids } } });
         return { items: products.map(toView), nextCursor: null };
       }
-      const after = cursor === undefined ? undefined : decodeCursor(cursor);
-      if (cursor !== undefined && !after) {
-        throw problems.badRequest('The cursor is not one this API handed out.', [
-          { path: 'querystring.cursor', message: 'invalid cursor' },
-        ]);
-      }
-      const products = await prisma.product.findMany({
-        where: after
-          ? {
-              OR: [
-                { createdAt: { gt: after.createdAt } },
-                { createdAt: after.createdAt, id: { gt: after.id } },
-              ],
-            }
-          : {},
-        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-        take: limit + 1,
-      });
-      const page = products.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        items: page.map(toView),
-        nextCursor: products.length > limit && last ? encodeCursor(last) : null,
-      };
+      const products = await prisma.product.findMany(pageArgs({ limit, cursor }, 'oldest-first'));
+      const { page, nextCursor } = toPage(products, limit);
+      return { items: page.map(toView), nextCursor };
     },
   );
 

@@ -4,12 +4,13 @@
 import { randomUUID } from 'node:crypto';
 import {
   currentTraceparent,
-  decodeCursor,
-  encodeCursor,
   Problem,
+  pageArgs,
+  pageQuery,
   problems,
   requireUser,
   type ShopServer,
+  toPage,
 } from '@shop/platform';
 import { z } from 'zod';
 import type { Catalog } from '../catalog.js';
@@ -162,44 +163,20 @@ export function orderRoutes(
       schema: {
         tags: ['orders'],
         summary: 'Your orders, newest first, a page at a time',
-        querystring: z.object({
-          limit: z.coerce.number().int().min(1).max(100).default(20),
-          cursor: z.string().max(200).optional(),
-        }),
+        querystring: pageQuery,
         response: { 200: z.object({ items: z.array(orderView), nextCursor: z.string().nullable() }) },
       },
     },
     async (request) => {
       const user = requireUser(request);
-      const { limit, cursor } = request.query;
-      const after = cursor === undefined ? undefined : decodeCursor(cursor);
-      if (cursor !== undefined && !after) {
-        throw problems.badRequest('The cursor is not one this API handed out.', [
-          { path: 'querystring.cursor', message: 'invalid cursor' },
-        ]);
-      }
+      const { where, ...order } = pageArgs(request.query, 'newest-first');
       const orders = await prisma.order.findMany({
-        where: {
-          userId: user.id,
-          ...(after
-            ? {
-                OR: [
-                  { createdAt: { lt: after.createdAt } },
-                  { createdAt: after.createdAt, id: { lt: after.id } },
-                ],
-              }
-            : {}),
-        },
-        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-        take: limit + 1,
+        where: { userId: user.id, ...where },
+        ...order,
         include: withItems,
       });
-      const page = orders.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        items: page.map(toView),
-        nextCursor: orders.length > limit && last ? encodeCursor(last) : null,
-      };
+      const { page, nextCursor } = toPage(orders, request.query.limit);
+      return { items: page.map(toView), nextCursor };
     },
   );
 }

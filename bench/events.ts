@@ -1,0 +1,159 @@
+// 3. Event path: from the commit of a transaction that wrote a message to the
+//    outbox until the consumer's handler runs, at a fixed 500 events/s. This
+//    process plays the emitting service (one transaction per event, each writing
+//    one outbox row, and the OutboxRelay publishing them as a service runs it);
+//    bench/event-consumer.ts plays the receiving one (IdempotentConsumer, its own
+//    database). Both clocks are this machine's wall clock.
+import { fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { buildMessage, DEAD_LETTER_TOPIC, topicNames } from '@shop/contracts';
+import {
+  createKafka,
+  createLogger,
+  createProducer,
+  enqueue,
+  ensureTopics,
+  MESSAGING_SCHEMA_SQL,
+  OutboxRelay,
+} from '@shop/platform';
+import { createTestDatabase, infra, pgTransactions, repoRoot } from '@shop/testkit';
+import pg from 'pg';
+import { deleteTopics } from './lib/kafka.js';
+import { type Latencies, latencies } from './lib/stats.js';
+
+export interface EventsOptions {
+  prefix: string;
+  rate: number;
+  seconds: number;
+  warmupSeconds: number;
+  say: (line: string) => void;
+}
+
+export interface EventsReport {
+  setup: Record<string, unknown>;
+  offeredPerSecond: number;
+  committed: number;
+  handled: number;
+  achievedPerSecond: number;
+  /** Commit to handler, in ms. */
+  latency: Latencies;
+  /** Enqueue transaction, BEGIN to COMMIT returned, in ms. */
+  commitLatency: Latencies;
+}
+
+const PARTITIONS = 6;
+
+export async function eventsBenchmark(options: EventsOptions): Promise<EventsReport> {
+  const { say, prefix } = options;
+  const logger = createLogger({ name: 'bench-events', level: 'warn' });
+  const kafka = createKafka({ brokers: infra().kafkaBrokers, clientId: 'bench-events', logger });
+  const emitterDb = await createTestDatabase('bench_emitter', [MESSAGING_SCHEMA_SQL]);
+  const consumerDb = await createTestDatabase('bench_consumer', [
+    MESSAGING_SCHEMA_SQL,
+    'CREATE TABLE effects (message_id UUID PRIMARY KEY, at TIMESTAMPTZ(3) NOT NULL DEFAULT now())',
+  ]);
+  await ensureTopics(
+    kafka,
+    [...topicNames, DEAD_LETTER_TOPIC].map((topic) => prefix + topic),
+    { partitions: PARTITIONS, replicationFactor: 1 },
+  );
+  const pool = new pg.Pool({ connectionString: emitterDb.url, max: 8 });
+  pool.on('error', () => undefined);
+  const runInTransaction = pgTransactions(pool);
+  const producer = await createProducer(kafka);
+  const relay = new OutboxRelay({ databaseUrl: emitterDb.url, producer, logger, topicPrefix: prefix });
+  const handled = new Map<string, number>();
+  const child = fork(join(repoRoot, 'bench/event-consumer.ts'), {
+    execArgv: ['--conditions=source', '--import', 'tsx'],
+    env: {
+      ...process.env,
+      DATABASE_URL: consumerDb.url,
+      KAFKA_BROKERS: infra().kafkaBrokers.join(','),
+      TOPIC_PREFIX: prefix,
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  try {
+    const ready = new Promise<void>((resolve, reject) => {
+      child.on('message', (message: { ready?: boolean; handled?: [string, number][] }) => {
+        if (message.ready) resolve();
+        for (const [id, at] of message.handled ?? []) handled.set(id, at);
+      });
+      child.on('exit', (code) => reject(new Error(`the consumer exited (${code}) before it was ready`)));
+    });
+    await ready;
+    relay.start();
+    say(`events: ${options.rate} events/s, ${options.warmupSeconds} s warm-up then ${options.seconds} s`);
+
+    const committedAt = new Map<string, number>();
+    const commitTimes: number[] = [];
+    const total = Math.round(options.rate * (options.warmupSeconds + options.seconds));
+    const warmup = Math.round(options.rate * options.warmupSeconds);
+    const measured: string[] = [];
+    const inFlight: Promise<void>[] = [];
+    const emit = async (i: number) => {
+      // 5,000 keys, as many orders in flight: each key's order is kept, the keys spread over the partitions.
+      const message = buildMessage(
+        'stock.released',
+        `00000000-0000-4000-8000-${String(i % 5000).padStart(12, '0')}`,
+        { orderId: randomUUID() },
+        { source: 'bench' },
+      );
+      const begun = performance.now();
+      await runInTransaction((tx) => enqueue(tx, message));
+      const now = performance.now();
+      if (i >= warmup) {
+        committedAt.set(message.id, performance.timeOrigin + now);
+        commitTimes.push(now - begun);
+        measured.push(message.id);
+      }
+    };
+    const start = performance.now();
+    let next = 0;
+    while (next < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * options.rate) + 1);
+      while (next < due) inFlight.push(emit(next++));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await Promise.all(inFlight);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && measured.some((id) => !handled.has(id))) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const samples = measured.flatMap((id) => {
+      const at = handled.get(id);
+      return at === undefined ? [] : [at - committedAt.get(id)!];
+    });
+    return {
+      setup: {
+        emitter:
+          'this process: a pg pool of 8, one transaction per event writing one outbox row (platform enqueue), OutboxRelay (NOTIFY wake-up, batches of up to 200, acks=-1, idempotent producer)',
+        consumer:
+          'a child process: IdempotentConsumer (processed_messages row + one INSERT per message in one transaction, pg pool of 6, 3 partitions at a time)',
+        topic: `inventory.replies, ${PARTITIONS} partitions, 5,000 keys`,
+        measured: 'handler entry (wall clock, child) minus COMMIT returned (wall clock, emitter)',
+        warmupSeconds: options.warmupSeconds,
+        seconds: options.seconds,
+      },
+      offeredPerSecond: options.rate,
+      committed: measured.length,
+      handled: samples.length,
+      achievedPerSecond: samples.length / options.seconds,
+      latency: latencies(samples),
+      commitLatency: latencies(commitTimes),
+    };
+  } finally {
+    child.send({ stop: true });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+    await relay.stop().catch(() => undefined);
+    await producer.disconnect().catch(() => undefined);
+    await pool.end().catch(() => undefined);
+    await emitterDb.drop().catch(() => undefined);
+    await consumerDb.drop().catch(() => undefined);
+    await deleteTopics(prefix);
+  }
+}

@@ -1,0 +1,349 @@
+// bench/results/REPORT.md and its chart, rebuilt from the JSON files of the
+// benchmarks (each file is the last run of that benchmark). Every target of
+// issue 6 gets a line saying whether it was met and, if not, by how much.
+// What the profiles showed is written by a person in bench/FINDINGS.md and
+// included as it is.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EventsReport } from './events.js';
+import type { GatewayConfigResult, GatewayReport } from './gateway.js';
+import { formatRepeated, formatNumber as n, type Repeated } from './lib/stats.js';
+import { barChart, COLORS, stack } from './lib/svg.js';
+import type { OrdersReport, StepResult } from './orders.js';
+
+interface Envelope {
+  benchmark: string;
+  at: string;
+  durationSeconds: number;
+  quick: boolean;
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    memoryGiB: number;
+    node: string;
+    loadavg: number[];
+    loadavgBefore: number[];
+  };
+}
+
+interface Target {
+  benchmark: string;
+  what: string;
+  target: string;
+  measured: string;
+  /** measured / target, oriented so that ≥ 1 means met. */
+  score: number;
+  met: boolean;
+  miss?: string;
+}
+
+function read<T>(dir: string, name: string): (T & Envelope) | undefined {
+  const file = join(dir, `${name}.json`);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T & Envelope) : undefined;
+}
+
+const pct = (x: number) => `${n(x * 100, 3)}%`;
+const when = (e: Envelope) =>
+  `${e.at.slice(0, 16).replace('T', ' ')} UTC, ${e.durationSeconds} s, load average ${e.machine.loadavgBefore.join(' ')} before and ${e.machine.loadavg.join(' ')} after${e.quick ? ', **--quick run: figures not worth keeping**' : ''}`;
+
+function atLeast(
+  benchmark: string,
+  what: string,
+  value: number,
+  target: number,
+  unit: string,
+  format = n,
+): Target {
+  const met = value >= target;
+  return {
+    benchmark,
+    what,
+    target: `≥ ${format(target)}${unit}`,
+    measured: `${format(value)}${unit}`,
+    score: value / target,
+    met,
+    ...(met ? {} : { miss: `${pct(1 - value / target)} short (${format(target - value)}${unit} below)` }),
+  };
+}
+
+function below(benchmark: string, what: string, value: number, target: number, unit: string): Target {
+  const met = value < target;
+  return {
+    benchmark,
+    what,
+    target: `< ${n(target)}${unit}`,
+    measured: `${n(value)}${unit}`,
+    score: value > 0 ? target / value : Number.POSITIVE_INFINITY,
+    met,
+    ...(met ? {} : { miss: `${n(value / target)}× the limit (${n(value - target)}${unit} over)` }),
+  };
+}
+
+export function writeReport(dir: string): string[] {
+  const gateway = read<GatewayReport>(dir, 'gateway');
+  const orders = read<OrdersReport>(dir, 'orders');
+  const events = read<EventsReport>(dir, 'events');
+  const cutover = read<{ source: string; result: CutoverResult }>(dir, 'cutover');
+  const targets: Target[] = [];
+  const sections: string[] = [];
+  const charts: string[] = [];
+
+  if (gateway) {
+    const byId = new Map(gateway.configs.map((c) => [c.id, c]));
+    const full = byId.get('gateway-full')!;
+    targets.push(
+      atLeast('gateway', '(e) req/s ÷ (c) Express req/s', gateway.ratios.fullOverExpress.median, 4, '×'),
+      atLeast('gateway', '(e) req/s ÷ (d) gateway bare req/s', gateway.ratios.fullOverBare.median, 0.6, '×'),
+      below('gateway', 'p99 latency of (e) at 50 connections', full.p99Ms.median, 15, ' ms'),
+    );
+    sections.push(gatewaySection(gateway, byId));
+    charts.push(
+      barChart({
+        title: 'Gateway overhead: requests/s at 50 connections (median of rounds)',
+        subtitle: 'small JSON upstream, autocannon; higher is better; p99 after the figure',
+        bars: gateway.configs.map((c) => ({
+          label: c.label
+            .replace(/^\((\w)\) /, '($1) ')
+            .replace('auth, rate limit, tracing', 'auth/limit/tracing'),
+          value: c.requestsPerSecond.median,
+          text: `${n(c.requestsPerSecond.median)} req/s · p99 ${n(c.p99Ms.median)} ms`,
+          color: c.id.startsWith('gateway') ? COLORS.ours : COLORS.baseline,
+        })),
+      }),
+    );
+  }
+  if (orders) {
+    const at50 = orders.latencyRuns.find((r) => r.offeredPerSecond === 50);
+    targets.push(
+      atLeast(
+        'orders',
+        'highest sustained rate of CONFIRMED orders (< 1% errors)',
+        orders.maxSustainedPerSecond,
+        150,
+        '/s',
+      ),
+    );
+    if (at50)
+      targets.push(
+        below('orders', 'p99 POST /orders → CONFIRMED at 50 orders/s', at50.latency.p99, 300, ' ms'),
+      );
+    for (const m of orders.memory) {
+      targets.push(
+        below('memory', `peak RSS of ${m.service} under the order benchmark`, m.peakMiB, 250, ' MiB'),
+      );
+    }
+    sections.push(ordersSection(orders));
+    charts.push(
+      barChart({
+        title: 'Order pipeline: confirmed orders/s at each offered rate',
+        subtitle: `a step fails with ≥ 1% errors (HTTP error, cancelled, or not CONFIRMED within ${orders.setup.confirmBoundMs} ms)`,
+        bars: orders.steps.map((s) => ({
+          label: `offered ${s.offeredPerSecond}/s`,
+          value: s.confirmedPerSecond,
+          text: `${n(s.confirmedPerSecond)}/s · errors ${pct(s.errorRate)} · p99 ${n(s.latency.p99)} ms`,
+          color: s.ok ? COLORS.met : COLORS.missed,
+        })),
+        marker: { value: 150, label: 'target 150/s' },
+      }),
+      barChart({
+        title: 'Memory: peak RSS per service (idle → under the order benchmark)',
+        bars: orders.memory.map((m) => ({
+          label: m.service,
+          value: m.peakMiB,
+          text: `${n(m.idleMiB)} → ${n(m.peakMiB)} MiB`,
+          color: m.peakMiB < 250 ? COLORS.ours : COLORS.missed,
+        })),
+        marker: { value: 250, label: 'target 250 MiB' },
+      }),
+    );
+  }
+  if (events) {
+    targets.push(
+      below(
+        'events',
+        `p99 outbox commit → handler at ${events.offeredPerSecond} events/s`,
+        events.latency.p99,
+        50,
+        ' ms',
+      ),
+    );
+    sections.push(eventsSection(events));
+  }
+  if (cutover) sections.push(cutoverSection(cutover));
+
+  if (targets.length > 0) {
+    charts.unshift(
+      barChart({
+        title: 'Targets at a glance: measured ÷ target (≥ 1 is met)',
+        subtitle: 'for "under" targets the inverse (limit ÷ measured); bars are capped at 3',
+        max: 3,
+        bars: targets.map((t) => ({
+          label: `${t.benchmark}: ${shortWhat(t.what)}`,
+          value: Math.min(3, t.score),
+          text: `${t.measured} (${t.target})`,
+          color: t.met ? COLORS.met : COLORS.missed,
+        })),
+        marker: { value: 1, label: 'target' },
+      }),
+    );
+  }
+  const chartFile = join(dir, 'chart.svg');
+  writeFileSync(chartFile, stack(charts));
+
+  const envelopes = [gateway, orders, events, cutover].filter((e) => e !== undefined) as Envelope[];
+  const machine = envelopes[0]?.machine;
+  const findingsFile = join(dir, '..', 'FINDINGS.md');
+  const lines = [
+    '# Benchmarks',
+    '',
+    'Written by `make bench` (`bench/run.ts`) from the JSON files beside this report; rerun one benchmark with',
+    '`make bench BENCH=gateway` (or `orders`, `events`, `cutover`). Each figure is a median of its rounds with',
+    'the lowest and highest in brackets; every baseline ran in the same run, alternating with what it is compared to.',
+    '',
+    machine
+      ? `**The machine**: ${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}. ` +
+        'It is shared with other workloads while these figures are taken, so the load average (shown per benchmark) ' +
+        `is often far above ${machine.cpus}: absolute figures are lower and noisier than on a quiet machine; ` +
+        'ratios taken in the same run, and CPU time per request, are the figures to trust.'
+      : '',
+    '',
+    '![benchmark chart](chart.svg)',
+    '',
+    '## Targets',
+    '',
+    '| benchmark | what | target | measured | met? |',
+    '| --- | --- | --- | --- | --- |',
+    ...targets.map(
+      (t) =>
+        `| ${t.benchmark} | ${t.what} | ${t.target} | ${t.measured} | ${t.met ? 'yes' : `**no**: ${t.miss}`} |`,
+    ),
+    '',
+    ...sections,
+    ...(existsSync(findingsFile) ? ['', readFileSync(findingsFile, 'utf8').trim(), ''] : []),
+  ];
+  const reportFile = join(dir, 'REPORT.md');
+  writeFileSync(reportFile, `${lines.join('\n').replace(/\n{3,}/g, '\n\n')}\n`);
+  return [reportFile, chartFile];
+}
+
+function shortWhat(what: string): string {
+  return what
+    .replace('highest sustained rate of CONFIRMED orders (< 1% errors)', 'sustained orders/s')
+    .replace('p99 POST /orders → CONFIRMED at 50 orders/s', 'p99 at 50 orders/s')
+    .replace(/peak RSS of (\S+) under the order benchmark/, 'RSS $1')
+    .replace(/p99 outbox commit → handler at (\d+) events\/s/, 'p99 at $1 events/s')
+    .replace('(e) req/s ÷ (c) Express req/s', '(e) ÷ (c) Express')
+    .replace('(e) req/s ÷ (d) gateway bare req/s', '(e) ÷ (d) bare')
+    .replace('p99 latency of (e) at 50 connections', 'p99 of (e)');
+}
+
+function gatewaySection(g: GatewayReport & Envelope, byId: Map<string, GatewayConfigResult>): string {
+  const express = byId.get('express')!;
+  const rows = g.configs.map(
+    (c) =>
+      `| ${c.label} | ${formatRepeated(c.requestsPerSecond)} | ${formatRepeated(c.p50Ms)} | ${formatRepeated(c.p99Ms)} | ${formatRepeated(c.serverCpuMicrosPerRequest)} | ${n(c.requestsPerSecond.median / express.requestsPerSecond.median)}× | ${c.non2xx + c.errors} |`,
+  );
+  const ratio = (r: Repeated) => formatRepeated(r, '×');
+  return [
+    '## 1. Gateway overhead',
+    '',
+    `Run: ${when(g)}.`,
+    '',
+    '| configuration | req/s | p50 ms | p99 ms | server CPU µs/request | vs (c) | errors |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+    `Ratios, per round then the median: (e) ÷ (c) = ${ratio(g.ratios.fullOverExpress)} by req/s, ${ratio(g.ratios.fullOverExpressByCpu)} by CPU per request; ` +
+      `(e) ÷ (d) = ${ratio(g.ratios.fullOverBare)} by req/s, ${ratio(g.ratios.fullOverBareByCpu)} by CPU per request. ` +
+      `The OTLP receiver took ${g.tracing.exportRequests} exports (${n(g.tracing.exportBytes / 1024)} KiB) from (e).`,
+    '',
+    ...Object.entries(g.setup).map(([k, v]) => `- ${k}: ${String(v)}`),
+    '',
+  ].join('\n');
+}
+
+function stepRow(s: StepResult): string {
+  return `| ${s.offeredPerSecond} | ${s.placed} | ${n(s.confirmedPerSecond)} | ${pct(s.errorRate)} (HTTP ${s.httpErrors}, late ${s.late}, cancelled ${s.cancelled}) | ${n(s.acceptLatency.p50)} / ${n(s.acceptLatency.p99)} | ${n(s.latency.p50)} / ${n(s.latency.p99)} / ${n(s.latency.max)} | ${s.ok ? 'pass' : '**fail**'} |`;
+}
+
+function ordersSection(o: OrdersReport & Envelope): string {
+  const header = [
+    '| offered/s | placed | confirmed/s | errors | 202 p50 / p99 ms | CONFIRMED p50 / p99 / max ms | step |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  return [
+    '## 2. Order pipeline',
+    '',
+    `Run: ${when(o)}.`,
+    '',
+    `Highest sustained rate: **${n(o.maxSustainedPerSecond)} confirmed orders/s**. Capacity steps:`,
+    '',
+    ...header,
+    ...o.steps.map(stepRow),
+    '',
+    'Latency runs (POST /orders → CONFIRMED):',
+    '',
+    ...header,
+    ...o.latencyRuns.map(stepRow),
+    '',
+    o.pgbench
+      ? `Storage ceiling: \`pgbench -c ${o.pgbench.clients} -j 2 -T ${o.pgbench.seconds}\` at scale ${o.pgbench.scale} on the same Postgres, run right after: **${n(o.pgbench.tps)} TPS** (average latency ${n(o.pgbench.latencyMs)} ms). ` +
+        `One confirmed order costs about ${n(o.pgbench.tps / Math.max(1, o.maxSustainedPerSecond))} pgbench transactions' worth of that ceiling at the measured capacity.`
+      : 'pgbench did not run.',
+    '',
+    '### 5. Memory',
+    '',
+    '| service | idle RSS MiB | peak RSS MiB under the order benchmark |',
+    '| --- | --- | --- |',
+    ...o.memory.map((m) => `| ${m.service} | ${n(m.idleMiB)} | ${n(m.peakMiB)} |`),
+    '',
+    ...Object.entries(o.setup).map(([k, v]) => `- ${k}: ${String(v)}`),
+    '',
+  ].join('\n');
+}
+
+function eventsSection(e: EventsReport & Envelope): string {
+  return [
+    '## 3. Event path',
+    '',
+    `Run: ${when(e)}.`,
+    '',
+    `At ${e.offeredPerSecond} events/s offered, ${e.handled} of ${e.committed} measured events were handled (${n(e.achievedPerSecond)}/s).`,
+    '',
+    '| measured | p50 ms | p90 ms | p99 ms | max ms |',
+    '| --- | --- | --- | --- | --- |',
+    `| outbox COMMIT → consumer handler | ${n(e.latency.p50)} | ${n(e.latency.p90)} | ${n(e.latency.p99)} | ${n(e.latency.max)} |`,
+    `| enqueue transaction (incl. waiting for a connection) | ${n(e.commitLatency.p50)} | ${n(e.commitLatency.p90)} | ${n(e.commitLatency.p99)} | ${n(e.commitLatency.max)} |`,
+    '',
+    ...Object.entries(e.setup).map(([k, v]) => `- ${k}: ${String(v)}`),
+    '',
+  ].join('\n');
+}
+
+interface CutoverResult {
+  at: string;
+  setup: Record<string, unknown>;
+  results: Record<string, { n: number; p50: number; p90: number; p99: number; min: number; max: number }>;
+  definitions: Record<string, string>;
+}
+
+function cutoverSection(c: { source: string; result: CutoverResult } & Envelope): string {
+  const r = c.result;
+  return [
+    '## 4. Cutover (blue-green, local control plane)',
+    '',
+    `Run: ${when(c)}. From \`${c.source}\`, its JSON kept whole in \`cutover.json\`; setup: ${Object.entries(
+      r.setup,
+    )
+      .map(([k, v]) => `${k} ${String(v)}`)
+      .join(', ')}.`,
+    '',
+    '| measure | n | p50 ms | p99 ms | min | max | definition |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...Object.entries(r.results).map(
+      ([k, s]) =>
+        `| ${k} | ${s.n} | ${n(s.p50)} | ${n(s.p99)} | ${n(s.min)} | ${n(s.max)} | ${r.definitions[k] ?? ''} |`,
+    ),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,162 @@
+// make bench: runs the benchmarks (all, or those named with --only), writes each
+// one's figures to bench/results/<name>.json and rebuilds bench/results/REPORT.md
+// and its charts from every result there.
+//
+//   node --conditions=source --import tsx bench/run.ts [--only gateway,orders,events,cutover]
+//        [--quick] [--rounds 5] [--cpu-prof]
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { repoRoot } from '@shop/testkit';
+import { eventsBenchmark } from './events.js';
+import { gatewayBenchmark } from './gateway.js';
+import { stopAll } from './lib/proc.js';
+import { ensureDebianPackages, machine } from './lib/system.js';
+import { ordersBenchmark } from './orders.js';
+import { writeReport } from './report.js';
+
+const BENCHMARKS = ['gateway', 'orders', 'events', 'cutover'] as const;
+type Benchmark = (typeof BENCHMARKS)[number];
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string', default: BENCHMARKS.join(',') },
+    quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write(
+    `usage: make bench [BENCH=gateway,orders,events,cutover] [BENCH_FLAGS="--quick --rounds 5 --cpu-prof"]
+  --only LIST   the benchmarks to run (default: all); the report still shows the others' last results
+  --quick       short runs, to check the harness (figures are not worth keeping)
+  --rounds N    repetitions of the gateway comparison (default 5)
+  --cpu-prof    run the gateways, Express and the shop's services with --cpu-prof and summarize the profiles
+example: make bench BENCH=gateway
+`,
+  );
+  process.exit(0);
+}
+const only = values.only!.split(',').map((name) => name.trim()) as Benchmark[];
+for (const name of only) {
+  if (!BENCHMARKS.includes(name))
+    throw new Error(`unknown benchmark ${name}; known: ${BENCHMARKS.join(', ')}`);
+}
+const quick = values.quick!;
+const resultsDir = join(repoRoot, 'bench/results');
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const runDir = join(repoRoot, '.run/bench', stamp);
+mkdirSync(resultsDir, { recursive: true });
+mkdirSync(runDir, { recursive: true });
+const prefix = (name: string) => `bench.${name}.${randomBytes(4).toString('hex')}.`;
+const say = (line: string) =>
+  process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+function save(name: Benchmark, report: unknown, startedAt: number, loadBefore: number[]): void {
+  const document = {
+    benchmark: name,
+    at: new Date().toISOString(),
+    durationSeconds: Math.round((Date.now() - startedAt) / 1000),
+    quick,
+    machine: { ...machine(), loadavgBefore: loadBefore },
+    ...(report as object),
+  };
+  writeFileSync(join(resultsDir, `${name}.json`), `${JSON.stringify(document, null, 2)}\n`);
+  say(`${name}: written to bench/results/${name}.json`);
+}
+
+function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: repoRoot, env, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
+}
+
+const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
+  gateway: async () => {
+    await ensureDebianPackages(['nginx'], say);
+    return gatewayBenchmark({
+      runDir,
+      repetitions: Number(values.rounds ?? (quick ? 1 : 5)),
+      durationSeconds: quick ? 3 : 10,
+      warmupSeconds: quick ? 1 : 3,
+      connections: 50,
+      pin: true,
+      cpuProfile: values['cpu-prof']!,
+      say,
+    });
+  },
+  orders: () =>
+    ordersBenchmark({
+      runDir,
+      prefix: prefix('orders'),
+      rates: quick ? [20, 40] : [50, 100, 150, 200, 250, 300, 400],
+      stepSeconds: quick ? 5 : 20,
+      latencySeconds: quick ? 5 : 30,
+      confirmBoundMs: 2000,
+      cpuProfile: values['cpu-prof']!,
+      pgbenchSeconds: quick ? 5 : 15,
+      say,
+    }),
+  events: () =>
+    eventsBenchmark({
+      prefix: prefix('events'),
+      rate: 500,
+      seconds: quick ? 5 : 30,
+      warmupSeconds: quick ? 2 : 5,
+      say,
+    }),
+  cutover: async () => {
+    // The bluegreen tool's own benchmark on the local control plane; its JSON goes into the report as it is.
+    if ((await runCommand('scripts/k8s.sh', ['up'])) !== 0) {
+      throw new Error('scripts/k8s.sh up failed: the cutover benchmark needs the local control plane');
+    }
+    const out = join(runDir, 'cutover.json');
+    const code = await runCommand('npm', [
+      'run',
+      'bench',
+      '-w',
+      '@shop/bluegreen',
+      '--',
+      '--out',
+      out,
+      '--cutovers',
+      quick ? '5' : '30',
+    ]);
+    if (code !== 0) throw new Error(`the cutover benchmark exited with ${code}`);
+    return { source: 'tools/bluegreen/bench/cutover.ts', result: JSON.parse(readFileSync(out, 'utf8')) };
+  },
+};
+
+const stop = async () => {
+  await stopAll();
+  process.exit(130);
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+
+const failures: string[] = [];
+for (const name of BENCHMARKS.filter((b) => only.includes(b))) {
+  const startedAt = Date.now();
+  const loadBefore = machine().loadavg;
+  say(`${name}: starting (load average ${loadBefore.join(' ')})`);
+  try {
+    const report = await benchmarks[name]();
+    save(name, report, startedAt, loadBefore);
+  } catch (error) {
+    failures.push(name);
+    say(`${name}: FAILED: ${(error as Error).stack ?? error}`);
+    await stopAll();
+  }
+  say(`${name}: done in ${Math.round((Date.now() - startedAt) / 1000)} s`);
+}
+const written = writeReport(resultsDir);
+say(`report: ${written.map((file) => file.replace(`${repoRoot}/`, '')).join(', ')}`);
+if (failures.length > 0) {
+  say(`failed: ${failures.join(', ')}`);
+  process.exit(1);
+}
