@@ -143,7 +143,9 @@ export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersRep
       passed.length > 0 ? Math.max(...passed.map((s) => s.confirmedPerSecond)) : 0;
     const bestOffered = passed.length > 0 ? Math.max(...passed.map((s) => s.offeredPerSecond)) : 0;
 
-    const latencyRates = [...new Set([50, Math.max(1, Math.round(bestOffered / 2))])].sort((a, b) => a - b);
+    // At the target's 50/s, and at half the capacity found (when one was found at all).
+    const half = Math.round(bestOffered / 2);
+    const latencyRates = [...new Set([50, ...(half > 0 ? [half] : [])])].sort((a, b) => a - b);
     const latencyRuns: StepResult[] = [];
     for (const rate of latencyRates) {
       const step = await run(rate, options.latencySeconds);

@@ -170,6 +170,8 @@ export function writeReport(dir: string): string[] {
     sections.push(eventsSection(events));
   }
   if (cutover) sections.push(cutoverSection(cutover));
+  const profiled = read<GatewayReport>(dir, 'gateway-profiled');
+  if (profiled?.profiles) sections.push(profilesSection(profiled));
 
   if (targets.length > 0) {
     charts.unshift(
@@ -308,7 +310,7 @@ function eventsSection(e: EventsReport & Envelope): string {
     '',
     `Run: ${when(e)}.`,
     '',
-    `At ${e.offeredPerSecond} events/s offered, ${e.handled} of ${e.committed} measured events were handled (${n(e.achievedPerSecond)}/s).`,
+    `At ${e.offeredPerSecond} events/s offered, the emitter committed ${e.committed} measured events at ${n(e.emittedPerSecond)}/s; ${e.handled} of them reached the handler.`,
     '',
     '| measured | p50 ms | p90 ms | p99 ms | max ms |',
     '| --- | --- | --- | --- | --- |',
@@ -346,4 +348,32 @@ function cutoverSection(c: { source: string; result: CutoverResult } & Envelope)
     ),
     '',
   ].join('\n');
+}
+
+function profilesSection(g: GatewayReport & Envelope): string {
+  const lines = [
+    '## Where the time goes: CPU profiles of the gateway comparison',
+    '',
+    `A separate run with \`--cpu-prof\` (${when(g)}); busy samples after the warm-up only, idle excluded. ` +
+      'Self time, so a function that only calls others counts little.',
+    '',
+  ];
+  for (const [id, p] of Object.entries(g.profiles ?? {})) {
+    if (!p) continue;
+    lines.push(
+      `**${id}** (${n(p.busyMs / 1000)} s busy). By package: ${p.packages
+        .slice(0, 8)
+        .map((x) => `${x.name} ${x.percent}%`)
+        .join(', ')}.`,
+      '',
+      'Top functions: ' +
+        p.functions
+          .slice(0, 8)
+          .map((x) => `\`${x.name}\` ${x.percent}%`)
+          .join(', ') +
+        '.',
+      '',
+    );
+  }
+  return lines.join('\n');
 }
