@@ -63,6 +63,11 @@ export function createServer(options: ServerOptions) {
     // Idle keep-alive sockets would otherwise hold a closing server open until they time out.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // The router's own refusals (a path parameter longer than it matches, an
+    // undecodable URL) would otherwise answer in Fastify's JSON, not problem+json.
+    frameworkErrors: (error, request, reply) => {
+      sendProblem(request, reply, frameworkProblem(error));
+    },
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -153,6 +158,13 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, proble
     .code(problem.status)
     .type(PROBLEM_CONTENT_TYPE)
     .send({ ...problem.toDocument(request.url.split('?')[0]), requestId: request.id });
+}
+
+function frameworkProblem(error: FastifyError): Problem {
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return new Problem(414, 'uri-too-long', 'A path parameter is longer than any this API accepts.');
+  }
+  return problems.badRequest(`The URL is not valid: ${error.message}`);
 }
 
 function toProblem(error: FastifyError, request: FastifyRequest): Problem {

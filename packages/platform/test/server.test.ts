@@ -26,6 +26,7 @@ app.get('/conflict', async () => {
 app.get('/boom', async () => {
   throw new Error('secret internals');
 });
+app.get('/items/:id', async () => ({}));
 app.readiness.add('database', async () => undefined);
 app.readiness.add('broker', async () => ({ brokers: 1 }));
 
@@ -98,6 +99,21 @@ describe('server errors are problem+json', () => {
     expect(problem.status).toBe(status);
     expect(problem.detail).toEqual(expect.any(String));
     expect(problem.type).toEqual(expect.stringMatching(/^https:\/\//));
+  });
+
+  it('answers the router refusals in problem+json too', async () => {
+    const tooLong = await app.inject({ method: 'GET', url: `/items/${'x'.repeat(150)}` });
+    expect(tooLong.statusCode).toBe(414);
+    expect(problemOf(tooLong)).toMatchObject({
+      status: 414,
+      detail: expect.stringMatching(/path parameter/),
+    });
+    const undecodable = await app.inject({ method: 'GET', url: '/items/%E0%A4%A' });
+    expect(undecodable.statusCode).toBe(400);
+    expect(problemOf(undecodable)).toMatchObject({
+      status: 400,
+      detail: expect.stringMatching(/URL is not valid/),
+    });
   });
 
   it('hides internals of unexpected errors but gives the request id to quote', async () => {
