@@ -207,7 +207,12 @@ write_kubeconfig() {
 write_kwok_config() {
 	local behaviour stages
 	behaviour=$(grep -v '^#' "$K8S_SCRIPTS_DIR/stages/behaviour.jq" | tr -d '\n')
+	# As a single-quoted YAML scalar, whatever quotes a formatter put around the
+	# placeholder (the expression itself contains double quotes).
+	behaviour="'${behaviour//\'/\'\'}'"
 	stages=$(<"$K8S_SCRIPTS_DIR/stages/pod-behaviors.yaml")
+	stages=${stages//\"__BEHAVIOUR__\"/__BEHAVIOUR__}
+	stages=${stages//\'__BEHAVIOUR__\'/__BEHAVIOUR__}
 	{
 		cat <<-EOF
 			apiVersion: config.kwok.x-k8s.io/v1alpha1
