@@ -1,0 +1,96 @@
+{{/*
+The environment of one service's container (see each services/<name>/README.md
+and packages/stack/src/services.ts, which wires the same variables for `make
+dev`). Arguments: dict root name color.
+*/}}
+{{- define "shop.serviceEnv" -}}
+{{- $root := .root -}}
+{{- $name := .name -}}
+{{- $svc := index $root.Values.services $name -}}
+{{- $catalog := include "shop.catalog" $root | fromYaml -}}
+{{- $port := (index $catalog $name).port -}}
+{{- $url := dict -}}
+{{- range $other := list "users" "inventory" "orders" "notifications" -}}
+{{- $_ := set $url $other (printf "http://%s-%s:%v" $root.Release.Name $other (index $catalog $other).port) -}}
+{{- end -}}
+- name: POD_NAME
+  valueFrom: { fieldRef: { fieldPath: metadata.name } }
+- name: SERVICE_NAME
+  value: {{ $name | quote }}
+- name: HOST
+  value: {{ $root.Values.listenHost | quote }}
+- name: PORT
+  value: {{ $port | quote }}
+- name: LOG_LEVEL
+  value: {{ $root.Values.logLevel | quote }}
+- name: SHUTDOWN_GRACE
+  value: {{ $svc.shutdownGrace | default $root.Values.shutdown.grace | quote }}
+- name: SERVICE_TOKEN_SECRETS
+  valueFrom: { secretKeyRef: { name: {{ include "shop.secretsName" $root }}, key: SERVICE_TOKEN_SECRETS } }
+- name: KAFKA_BROKERS
+  value: {{ include "shop.kafkaBrokers" $root | quote }}
+- name: KAFKA_TOPIC_PREFIX
+  value: {{ $root.Values.kafka.topicPrefix | quote }}
+- name: KAFKA_TOPIC_PARTITIONS
+  value: {{ $root.Values.kafka.topicPartitions | quote }}
+- name: KAFKA_REPLICATION_FACTOR
+  value: {{ include "shop.kafkaReplicationFactor" $root | quote }}
+{{- if (index $catalog $name).database }}
+{{- $db := include "shop.database" (dict "root" $root "name" $name) | fromJson }}
+- name: DATABASE_URL
+  valueFrom: { secretKeyRef: { name: {{ $db.secret }}, key: {{ $db.key }} } }
+- name: DATABASE_POOL_SIZE
+  value: {{ $svc.database.poolSize | quote }}
+{{- end }}
+{{- with include "shop.otlpEndpoint" $root }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ printf "service.namespace=shop,deployment.environment=%s,k8s.namespace.name=%s,k8s.pod.name=$(POD_NAME),shop.color=%s" $root.Values.environment $root.Release.Namespace .color | quote }}
+{{- if eq $name "users" }}
+- name: USER_TOKEN_SIGNING_KEYS
+  valueFrom: { secretKeyRef: { name: {{ include "shop.secretsName" $root }}, key: USER_TOKEN_SIGNING_KEYS } }
+- name: ACCESS_TOKEN_TTL
+  value: {{ $root.Values.auth.accessTokenTtl | quote }}
+{{- else if eq $name "payments" }}
+- name: PROVIDER_URL
+  value: {{ include "shop.providerUrl" $root | quote }}
+- name: PROVIDER_API_KEY
+  valueFrom: { secretKeyRef: { name: {{ include "shop.providerSecretName" $root }}, key: api-key } }
+{{- else if eq $name "orders" }}
+- name: INVENTORY_URL
+  value: {{ $url.inventory | quote }}
+{{- else if eq $name "gateway" }}
+- name: USERS_URL
+  value: {{ $url.users | quote }}
+- name: INVENTORY_URL
+  value: {{ $url.inventory | quote }}
+- name: ORDERS_URL
+  value: {{ $url.orders | quote }}
+- name: NOTIFICATIONS_URL
+  value: {{ $url.notifications | quote }}
+- name: ACCESS_TOKEN_TTL
+  value: {{ $root.Values.auth.accessTokenTtl | quote }}
+- name: RATE_LIMIT_PER_MINUTE
+  value: {{ $svc.rateLimit.perMinute | quote }}
+{{- if not (kindIs "invalid" $svc.rateLimit.anonymousPerMinute) }}
+- name: RATE_LIMIT_ANONYMOUS_PER_MINUTE
+  value: {{ $svc.rateLimit.anonymousPerMinute | quote }}
+{{- end }}
+- name: AUTH_RATE_LIMIT_PER_MINUTE
+  value: {{ $svc.rateLimit.authPerMinute | quote }}
+- name: RATE_LIMIT_CACHE_SIZE
+  value: {{ $svc.rateLimit.cacheSize | quote }}
+- name: TRUSTED_PROXY_HOPS
+  value: {{ $svc.trustedProxyHops | quote }}
+- name: CORS_ORIGINS
+  value: {{ join "," $svc.corsOrigins | quote }}
+- name: DOCS_ENABLED
+  value: {{ $svc.docsEnabled | toString | quote }}
+{{- end }}
+{{- range $key, $value := $svc.env }}
+- name: {{ $key }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
