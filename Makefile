@@ -120,3 +120,7 @@ bench: install infra-up ## Benchmarks with their baselines, report in bench/resu
 .PHONY: bench-gateway bench-orders bench-events bench-cutover
 bench-gateway bench-orders bench-events bench-cutover: install infra-up ## One benchmark alone (the report keeps the others' last results)
 	node --conditions=source --import tsx bench/run.ts --only $(@:bench-%=%) $(BENCH_FLAGS)
+
+.PHONY: chaos
+chaos: install ## Load while services are killed -9 and Kafka/Postgres restarted, then check every invariant (CHAOS_FLAGS="--duration 2m"; --help)
+	node --conditions=source --import tsx packages/stack/src/chaos-cli.ts $(CHAOS_FLAGS)

@@ -17,7 +17,9 @@ fi
 SHOP_COMMON_SH_LOADED=1
 
 SHOP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-SHOP_RUN_DIR="$SHOP_ROOT/.run"
+# SHOP_RUN_DIR may point elsewhere for a second, private set of infrastructure
+# (scripts/chaos-infra.sh: the chaos runs restart theirs on purpose).
+SHOP_RUN_DIR="${SHOP_RUN_DIR:-$SHOP_ROOT/.run}"
 SHOP_LOG_DIR="$SHOP_RUN_DIR/logs"
 SHOP_PID_DIR="$SHOP_RUN_DIR/pids"
 SHOP_CACHE_DIR="${SHOP_CACHE_DIR:-$HOME/.cache/shop}"

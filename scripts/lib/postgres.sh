@@ -24,7 +24,10 @@ PG_LOG="$SHOP_LOG_DIR/postgres.log"
 # .run/logs/postgres.log are symlinks to them, so nothing else changes.
 PG_RELOCATED=""
 if [[ $EUID -eq 0 ]] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$SHOP_ROOT"; then
-	PG_RELOCATED="/var/tmp/shop-postgres-$(printf '%s' "$SHOP_ROOT" | sha256sum | cut -c1-12)"
+	# Keyed by the checkout, or by the run directory when it is a private one.
+	pg_home_key=$SHOP_ROOT
+	[[ "$SHOP_RUN_DIR" == "$SHOP_ROOT/.run" ]] || pg_home_key=$SHOP_RUN_DIR
+	PG_RELOCATED="/var/tmp/shop-postgres-$(printf '%s' "$pg_home_key" | sha256sum | cut -c1-12)"
 	PG_DATA="$PG_RELOCATED/data"
 	PG_LOG="$PG_RELOCATED/postgres.log"
 fi

@@ -1,3 +1,4 @@
+export * from './chaos.js';
 export * from './invariants.js';
 export * from './migrate.js';
 export * from './paths.js';

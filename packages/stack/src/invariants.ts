@@ -209,11 +209,17 @@ export async function checkInvariants(
   return results;
 }
 
+export interface DeadLetter {
+  /** The original message's key (the aggregate id). */
+  key: string;
+  group: string;
+  topic: string;
+  error: string;
+  attempts: string;
+}
+
 /** Every message on the dead-letter topic, with the error the consumer attached. */
-export async function readDeadLetters(
-  brokers: string[],
-  topic: string,
-): Promise<{ group: string; topic: string; error: string; attempts: string }[]> {
+export async function readDeadLetters(brokers: string[], topic: string): Promise<DeadLetter[]> {
   const kafka = new Kafka({ brokers, clientId: 'invariants', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -223,7 +229,7 @@ export async function readDeadLetters(
     const total = offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
     if (total === 0) return [];
     const consumer = kafka.consumer({ groupId: `invariants-${Date.now()}-${Math.random()}` });
-    const letters: { group: string; topic: string; error: string; attempts: string }[] = [];
+    const letters: DeadLetter[] = [];
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
@@ -233,6 +239,7 @@ export async function readDeadLetters(
           eachMessage: async ({ message }) => {
             const header = (name: string) => message.headers?.[name]?.toString() ?? '';
             letters.push({
+              key: message.key?.toString() ?? '',
               group: header('dlq-consumer-group'),
               topic: header('dlq-original-topic'),
               error: header('dlq-error'),
