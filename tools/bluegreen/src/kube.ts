@@ -55,6 +55,14 @@ export function connect(options: KubeOptions): Kube {
     kc.setCurrentContext(options.context);
   }
   const cluster = kc.getCurrentCluster();
+  // With no kubeconfig anywhere and no service account, the client falls back to
+  // an unauthenticated http://localhost:8080, which fails later with a puzzling error.
+  if (!options.kubeconfig && cluster?.name === 'cluster' && cluster.server === 'http://localhost:8080') {
+    throw usageError(
+      'no kubeconfig found: $KUBECONFIG is not set, there is no ~/.kube/config and this is not a pod',
+      'Point --kubeconfig or $KUBECONFIG at one (for the local control plane: KUBECONFIG=.run/k8s/kubeconfig).',
+    );
+  }
   if (!cluster) {
     throw usageError(
       'no cluster to talk to: the kubeconfig has no current context and this is not a pod',

@@ -301,13 +301,18 @@ export function planSwitch(
   const readiness = state.readiness[to];
   const verdict = readiness ? canTakeTraffic(readiness) : { ok: false as const, why: 'its state is unknown' };
   if (!verdict.ok) {
-    const last = lastCutoverOf(active) ?? history[0];
-    const previousImage = last?.images?.[to];
+    // The image `to` served until a successful cutover moved traffic away from it:
+    // a failed or switched-back deploy to `to` never was a version to go back to.
+    const servedBefore = [lastCutoverOf(active), ...history].find(
+      (c) => c?.from === to && c.result === 'succeeded',
+    );
+    const previousImage = servedBefore?.images?.[to];
+    const ns = `-n ${target.namespace}`;
     const hint =
       action === 'rollback'
         ? toDeployment.replicas === 0 && previousImage
-          ? `Bring the previous version back as a new deploy: bluegreen deploy ${target.service} -n ${target.namespace} --image ${previousImage} (it scales ${to} up, waits until ready, then switches).`
-          : `Make ${to} ready first (bluegreen status ${target.service} shows why it is not), or deploy the version you want: bluegreen deploy ${target.service} --image <ref>.`
+          ? `Bring the previous version back as a new deploy: bluegreen deploy ${target.service} ${ns} --image ${previousImage} (it scales ${to} up, waits until ready, then switches).`
+          : `Make ${to} ready first (bluegreen status ${target.service} ${ns} shows why it is not), or deploy the version you want: bluegreen deploy ${target.service} ${ns} --image <ref>.`
         : toDeployment.replicas === 0
           ? `Nothing to promote: run bluegreen deploy ${target.service} --image <ref> --no-promote first.`
           : `Wait until it is ready (bluegreen status ${target.service}), or deploy again: bluegreen deploy ${target.service} --image <ref>.`;

@@ -45,7 +45,7 @@ export async function waitReady(
           new BluegreenError(
             ExitCode.notReady,
             `${color} (${name}) was not ready after ${formatDuration(options.timeoutMs)}: ${last?.summary ?? 'no status yet'}. Nothing was switched.`,
-            `See why: kubectl -n ${namespace} describe deployment ${name}; kubectl -n ${namespace} get pods -l ${labelSelector}. Traffic stays on the other color; fix the image and deploy again, or give it longer with --timeout.`,
+            `See why: kubectl -n ${namespace} describe deployment ${name}; kubectl -n ${namespace} get pods -l ${labelSelector}. Traffic stays on the other color; fix the image and deploy again, or give it longer with --timeout. ${leftBehind(namespace, name)}`,
             { readiness: last?.summary, image: d?.image },
           ),
         );
@@ -76,7 +76,7 @@ export async function waitReady(
             new BluegreenError(
               ExitCode.notReady,
               `${color} (${name}) failed: ${verdict.summary}. Nothing was switched.`,
-              `See why: kubectl -n ${namespace} describe pods -l ${labelSelector}. Traffic stays on the other color; fix the image and deploy again.`,
+              `See why: kubectl -n ${namespace} describe pods -l ${labelSelector}. Traffic stays on the other color; fix the image and deploy again. ${leftBehind(namespace, name)}`,
               { reason: verdict.reason, image: deployment.image },
             ),
           );
@@ -127,4 +127,9 @@ export async function waitReady(
   } finally {
     watches.abort();
   }
+}
+
+/** The failed rollout stays for a closer look; say what that blocks and how to clear it. */
+function leftBehind(namespace: string, name: string): string {
+  return `${name} keeps the unfinished rollout meanwhile (a \`helm upgrade --wait\` waits for it too); to clear it: kubectl -n ${namespace} scale deployment ${name} --replicas=0`;
 }

@@ -201,6 +201,33 @@ describe('planSwitch (promote, rollback)', () => {
     expect(error.hint).toContain('bluegreen deploy users -n shop --image registry/users:0');
   });
 
+  it('never offers the image of a failed deploy as the previous version', () => {
+    const s = state({
+      readiness: {
+        green: {
+          ...ready,
+          state: 'waiting',
+          summary: 'scaled to 0 replicas',
+          counts: { ...ready.counts, desired: 0, available: 0 },
+        },
+      },
+    });
+    const failedDeploy = {
+      action: 'deploy',
+      from: 'blue' as const,
+      to: 'green' as const,
+      at: 'x',
+      by: 'y',
+      images: { blue: 'registry/users:1', green: 'registry/users:broken' },
+      result: 'not-ready',
+    };
+    const error = refusal(() =>
+      planSwitch(s, 'rollback', { preChecks: [], postChecks: [], successes: 3 }, 'me', now, [failedDeploy]),
+    );
+    expect(error.hint).not.toContain('registry/users:broken');
+    expect(error.hint).toContain('bluegreen deploy users -n shop --image <ref>');
+  });
+
   it('refuses to promote a color that is not ready', () => {
     const s = state({ readiness: { green: { ...ready, state: 'waiting', summary: '1/3 pods ready' } } });
     s.deployments.green = deployment({ replicas: 3 });

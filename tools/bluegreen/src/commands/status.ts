@@ -3,7 +3,7 @@
 import { ExitCode } from '../errors.js';
 import type { Kube } from '../kube.js';
 import { lastCutoverOf } from '../model.js';
-import { COLOR_LABEL, COLORS, type Target } from '../names.js';
+import { COLOR_LABEL, COLORS, ROLE_LABEL, type Target } from '../names.js';
 import { observeService } from '../observe.js';
 import { lockView } from '../plan.js';
 import type { Outcome } from './common.js';
@@ -92,6 +92,10 @@ export async function status(kube: Kube, targets: Target[]): Promise<Outcome> {
       }`,
     );
   }
-  if (services.length === 0) text.push('no blue-green services found');
+  if (services.length === 0) {
+    text.push(
+      `no blue-green services in namespace ${kube.namespace} (none of its Services is labelled ${ROLE_LABEL}=active); pick the release's namespace with -n`,
+    );
+  }
   return { exitCode: ExitCode.ok, data: { services }, text };
 }
