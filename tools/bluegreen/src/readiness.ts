@@ -68,14 +68,14 @@ export function colorReadiness({ deployment: d, replicaSets, pods }: ReadinessIn
   if (progressing?.reason === 'ProgressDeadlineExceeded') {
     return failed(
       'ProgressDeadlineExceeded',
-      `rollout exceeded its progress deadline: ${progressing.message ?? ''}`.trim(),
+      `rollout exceeded its progress deadline (ProgressDeadlineExceeded): ${sentence(progressing.message)}`,
     );
   }
   const replicaFailure = d.conditions.find((c) => c.type === 'ReplicaFailure' && c.status === 'True');
   if (replicaFailure) {
     return failed(
       replicaFailure.reason ?? 'ReplicaFailure',
-      `cannot create pods: ${replicaFailure.message ?? ''}`.trim(),
+      `cannot create pods (${replicaFailure.reason ?? 'ReplicaFailure'}): ${sentence(replicaFailure.message)}`,
     );
   }
   const broken = newPods.find((p) => p.containerProblems.some((r) => FATAL_CONTAINER_REASONS.has(r)));
@@ -120,4 +120,9 @@ export function canTakeTraffic(readiness: Readiness): { ok: true } | { ok: false
   if (readiness.counts.available === 0) return { ok: false, why: 'it has no available pods' };
   if (readiness.state !== 'ready') return { ok: false, why: `it is not ready (${readiness.summary})` };
   return { ok: true };
+}
+
+/** A condition message without its final period (ours follow it). */
+function sentence(message: string | undefined): string {
+  return (message ?? '').trim().replace(/\.+$/, '');
 }

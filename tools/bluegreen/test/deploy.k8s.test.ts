@@ -13,6 +13,7 @@ import {
   endpointColors,
   parseJson,
   runCli,
+  startCli,
   waitFor,
 } from './support/cluster.js';
 
@@ -351,6 +352,36 @@ describe('deploy', () => {
     const rollback = await cli('rollback', service);
     expect(rollback.code).toBe(6);
     expect(await activeColor(c, ns, release, service)).toBe('green');
+  });
+
+  it('--scale-down-after leaves the old color running when a rollback made it active again', async () => {
+    const service = 'gateway';
+    await createBlueGreen(c, { namespace: ns, release, service, replicas: { blue: 2, green: 0 } });
+    const deploy = startCli([
+      'deploy',
+      service,
+      '--image',
+      'registry.local/shop-gateway:2',
+      '--scale-down-after',
+      '20s',
+      '-n',
+      ns,
+      '-o',
+      'json',
+    ]);
+    // The lock is free while the scale-down waits: roll back meanwhile.
+    await deploy.waitForStderr(/start Scale blue to 0/, 120_000);
+    const rollback = await cli('rollback', service);
+    expect(rollback.code, rollback.stderr).toBe(0);
+    const done = await deploy.done;
+    expect(done.code, done.stderr).toBe(0);
+    expect(parseJson(done)).toMatchObject({
+      scaleDown: 'left running: shop-gateway selects blue (a rollback happened?)',
+    });
+    const blue = await c.apps.readNamespacedDeployment({ name: `${release}-${service}-blue`, namespace: ns });
+    expect(blue.spec?.replicas).toBe(2);
+    expect(await activeColor(c, ns, release, service)).toBe('blue');
+    expect(await endpointColors(c, ns, release, service)).toEqual(['blue', 'blue']);
   });
 
   it('usage errors exit 2 and every command has --help with an example', async () => {

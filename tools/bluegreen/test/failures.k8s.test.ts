@@ -93,6 +93,27 @@ describe('nothing switches to a color that is not fully ready', () => {
     expect(await leaseHolder(service)).toBeUndefined();
   });
 
+  it('a rollout past its progress deadline: fails fast with exit 3 (ProgressDeadlineExceeded)', async () => {
+    const service = 'gateway';
+    await createBlueGreen(c, { namespace: ns, release, service, progressDeadlineSeconds: 2 });
+    const started = Date.now();
+    const result = await cli(
+      'deploy',
+      service,
+      '--image',
+      'registry.local/shop-gateway:never-ready',
+      '--timeout',
+      '5m',
+    );
+    expect(result.code, result.stderr).toBe(3);
+    expect(Date.now() - started).toBeLessThan(120_000);
+    expect(result.stderr).toContain('ProgressDeadlineExceeded');
+    expect(result.stderr).toContain('Nothing was switched');
+    expect(await activeColor(c, ns, release, service)).toBe('blue');
+    expect(await endpointColors(c, ns, release, service)).toEqual(['blue', 'blue']);
+    expect(await leaseHolder(service)).toBeUndefined();
+  });
+
   it('a failing post-promotion check switches back automatically: exit 4', async () => {
     const service = 'payments';
     await createBlueGreen(c, { namespace: ns, release, service });

@@ -58,6 +58,15 @@ describe('the lock', () => {
     );
     expect((out.error as { hint: string }).hint).toContain('bluegreen abort users');
     expect(out.details).toMatchObject({ holder: expect.stringContaining('alice@ci') });
+    // status names the holder and what it is doing.
+    const status = parseJson(await runCli(args('status', service, '-o', 'json'))) as {
+      services: { lock: Record<string, unknown> | null }[];
+    };
+    expect(status.services[0]?.lock).toMatchObject({
+      state: 'held',
+      holder: expect.stringMatching(/^alice@ci \(pid \d+\)$/),
+      operation: expect.stringContaining('deploy users registry.local/never-ready:1'),
+    });
 
     const aborted = await runCli(args('abort', service), { BLUEGREEN_ACTOR: 'carol@ops' });
     expect(aborted.code, aborted.stderr).toBe(0);
