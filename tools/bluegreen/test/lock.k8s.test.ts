@@ -169,6 +169,26 @@ describe('Ctrl-C', () => {
     expect(JSON.parse(cm.data?.['history.json'] ?? '[]')[0]).toMatchObject({ result: 'interrupted' });
   });
 
+  it('at the switch itself: either stopped and on blue, or finished on green; never in between', async () => {
+    const service = 'gateway';
+    await createBlueGreen(c, { namespace: ns, release, service });
+    const run = startCli(args('deploy', service, '--image', 'registry.local/shop-gateway:2'));
+    await run.waitForStderr(/start Switch shop-gateway from blue to green/);
+    run.child.kill('SIGINT');
+    const done = await run.done;
+    // The signal lands while the switch is checked, patched or verified (a few
+    // hundred ms); should the command already have finished, it must be whole.
+    if (done.code === 130) {
+      expect(await activeColor(c, ns, release, service)).toBe('blue');
+      expect(await endpointColors(c, ns, release, service)).toEqual(['blue', 'blue']);
+    } else {
+      expect(done.code, done.stderr).toBe(0);
+      expect(await activeColor(c, ns, release, service)).toBe('green');
+      expect(await endpointColors(c, ns, release, service)).toEqual(['green', 'green']);
+    }
+    expect((await lease(service)).spec?.holderIdentity ?? undefined).toBeUndefined();
+  });
+
   it('after the switch (during post-promotion checks): switched back, exit 130, lock released', async () => {
     const service = 'notifications';
     await createBlueGreen(c, { namespace: ns, release, service });
