@@ -55,19 +55,34 @@ stage "unit tests" vitest run --project unit
 
 if stage "infrastructure (Postgres, Kafka)" scripts/infra.sh up; then
 	stage "integration tests (Postgres, Kafka)" vitest run --project integration
-	stage "end-to-end (smoke, crash, trace)" vitest run --project e2e
+	stage "end-to-end (smoke, crash, chaos, bad input, trace)" vitest run --project e2e
+	stage "images (build, run the shop from them, smoke)" scripts/test-images.sh
 else
 	blocked "integration tests" "the infrastructure did not start"
 	blocked "end-to-end" "the infrastructure did not start"
+	blocked "images" "the infrastructure did not start"
 fi
 
 printf '\n%s━━ waiting for the Kubernetes binaries%s\n' "$C_BLUE" "$C_RESET"
+K8S_WAIT_START=$(now_ms)
 if wait "$K8S_TOOLS_PID"; then
-	SUMMARY+=("$(printf ' ok    %-36s' 'Kubernetes binaries')")
+	SUMMARY+=("$(printf ' ok    %-36s %8s (waited)' 'Kubernetes binaries' "$(elapsed_since "$K8S_WAIT_START")")")
+	# The control plane is stopped again at the end only if this run started it.
+	if scripts/k8s.sh status 2>/dev/null | grep -q ' running '; then K8S_STARTED_HERE=0; else K8S_STARTED_HERE=1; fi
+	if stage "Kubernetes control plane (etcd, apiserver, kwok)" scripts/k8s.sh up; then
+		stage "Helm chart (lint, install, upgrades, helm test)" vitest run --project k8s
+		stage "bluegreen CLI (cutovers on the control plane)" vitest run --project bluegreen
+		if ((K8S_STARTED_HERE)); then scripts/k8s.sh down >/dev/null 2>&1 || true; fi
+	else
+		blocked "Helm chart" "the control plane did not start"
+		blocked "bluegreen CLI" "the control plane did not start"
+	fi
 else
 	tail -n 30 "$K8S_TOOLS_LOG" >&2
 	SUMMARY+=("$(printf ' FAIL  %-36s see %s' 'Kubernetes binaries' "$(rel "$K8S_TOOLS_LOG")")")
 	FAILED=1
+	blocked "Helm chart" "the Kubernetes binaries did not build"
+	blocked "bluegreen CLI" "the Kubernetes binaries did not build"
 fi
 
 printf '\n%s━━ summary%s (%s)\n' "$C_BLUE" "$C_RESET" "$(elapsed_since "$RUN_START")"

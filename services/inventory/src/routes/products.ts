@@ -1,5 +1,13 @@
 // The product catalogue: public reads, admin writes.
-import { Problem, pageArgs, pageQuery, problems, requireAdmin, type ShopServer, toPage } from '@shop/platform';
+import {
+  Problem,
+  pageArgs,
+  pageQuery,
+  problems,
+  requireAdmin,
+  type ShopServer,
+  toPage,
+} from '@shop/platform';
 import { z } from 'zod';
 import type { PrismaClient } from '../db.js';
 import { productView, toView } from '../domain/product.js';
