@@ -242,7 +242,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
   try {
     progress(`starting the services (logs in ${logDir})`);
-    await stack.start({ migrate: false });
+    // A broker that has just started (and topics just created) can refuse a service's
+    // first requests with a retriable error that some services do not retry at start-up
+    // yet; the scenario is about what happens after a healthy start, so try again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await stack.start({ migrate: false });
+        break;
+      } catch (error) {
+        if (attempt >= 3) throw error;
+        progress(`the stack did not start (attempt ${attempt}): ${(error as Error).message.split('\n')[0]}`);
+      }
+    }
 
     const events: ChaosEvent[] = [];
     const unplannedExits: ChaosEvent[] = [];
