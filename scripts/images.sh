@@ -4,7 +4,8 @@
 #
 #   scripts/images.sh tools                 install podman, buildah, runc, debootstrap (idempotent)
 #   scripts/images.sh base [--rebuild]      build or import the local base image (cached; seconds when warm)
-#   scripts/images.sh build [target...]     build localhost/shop-<target>:<tag> from the Dockerfile (default: every service and tool with a target)
+#   scripts/images.sh build [--no-cache] [target...]   build localhost/shop-<target>:<tag> from the Dockerfile (default: every service and tool with a target);
+#                                           --no-cache: no cached layer is reused (the first target rebuilds every stage, the rest reuse those)
 #   scripts/images.sh run <service> [podman run args...]   start shop-<service> detached, host network, read-only root
 #   scripts/images.sh stop [service...]     stop containers started by `run` (SIGTERM, then their exit code)
 #   scripts/images.sh logs <service>        the container's output
@@ -26,7 +27,7 @@ CONTEXT="$(cd "$CONTEXT" && pwd)"
 MANAGED_LABEL="org.shop.managed-by=scripts/images.sh"
 
 usage() {
-	sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -80,7 +81,12 @@ cmd_base() {
 
 cmd_build() {
 	containers_require_root
-	local services=("$@") tag base svc start total ca_args=()
+	local no_cache=
+	if [[ "${1:-}" == --no-cache ]]; then
+		no_cache=1
+		shift
+	fi
+	local services=("$@") tag base svc start total ca_args=() cache_args=()
 	[[ -f "$CONTEXT/Dockerfile" ]] || die "no Dockerfile in $CONTEXT"
 	if ((${#services[@]} == 0)); then
 		mapfile -t services < <(dockerfile_services)
@@ -113,7 +119,14 @@ cmd_build() {
 	total=$(now_ms)
 	for svc in "${services[@]}"; do
 		start=$(now_ms)
-		log_info "building localhost/shop-$svc:$tag (target $svc, base $base)"
+		# --no-cache on the first target only: it rebuilds every shared stage
+		# and stores the new layers, which the other targets then reuse.
+		cache_args=()
+		if [[ -n "$no_cache" ]]; then
+			cache_args=(--no-cache)
+			no_cache=
+		fi
+		log_info "building localhost/shop-$svc:$tag (target $svc, base $base${cache_args[*]:+, no cached layers})"
 		# --network=host: RUN steps (npm ci) reach the npm registry through
 		# the host's network namespace; never a bridge network here.
 		# --layers: reuse unchanged steps; the npm cache mount makes the
@@ -121,6 +134,7 @@ cmd_build() {
 		buildah bud \
 			--network=host \
 			--layers \
+			"${cache_args[@]}" \
 			--pull=never \
 			--ulimit "nofile=$nofile:$nofile" \
 			--target "$svc" \

@@ -32,6 +32,8 @@
 #
 # Environment: SHOP_IMAGE_TAG (default: what `scripts/images.sh tag` says),
 # SHOP_TEST_IMAGES_BUILD=0 to test images already built with that tag,
+# SHOP_TEST_IMAGES_NO_CACHE=1 to build them without any cached layer (a cold
+# build on a machine that has the base image),
 # SHOP_TEST_IMAGES_READY_TIMEOUT (seconds, default 180),
 # SHOP_TEST_IMAGES_PORT_BASE (default 18180).
 set -euo pipefail
@@ -150,8 +152,13 @@ stage "infrastructure and images"
 export SHOP_IMAGE_TAG="${SHOP_IMAGE_TAG:-$("$here/images.sh" tag)}"
 if [[ "${SHOP_TEST_IMAGES_BUILD:-1}" != 0 ]]; then
 	t=$(now_ms)
-	"$here/images.sh" build
-	note "build of every image (tag $SHOP_IMAGE_TAG): $(elapsed_since "$t")"
+	if [[ "${SHOP_TEST_IMAGES_NO_CACHE:-0}" == 1 ]]; then
+		"$here/images.sh" build --no-cache
+		note "build of every image, no cached layers (tag $SHOP_IMAGE_TAG): $(elapsed_since "$t")"
+	else
+		"$here/images.sh" build
+		note "build of every image (tag $SHOP_IMAGE_TAG): $(elapsed_since "$t")"
+	fi
 else
 	log_info "using the images already built with tag $SHOP_IMAGE_TAG"
 fi
