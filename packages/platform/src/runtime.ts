@@ -4,6 +4,7 @@
 import { DEAD_LETTER_TOPIC, type Topic, topicNames } from '@shop/contracts';
 import type { Producer } from 'kafkajs';
 import type { z } from 'zod';
+import { fullJitterDelay, sleep } from './backoff.js';
 import type { kafkaEnv } from './config.js';
 import { IdempotentConsumer, type MessageHandlers } from './consumer.js';
 import type { Readiness } from './health.js';
@@ -47,12 +48,16 @@ export async function startMessaging<Tx extends SqlTransaction>(
     clientId: env.KAFKA_CLIENT_ID ?? options.service,
     logger,
   });
-  await ensureTopics(
-    kafka,
-    [...topicNames, DEAD_LETTER_TOPIC].map((topic) => prefix + topic),
-    { partitions: env.KAFKA_TOPIC_PARTITIONS, replicationFactor: env.KAFKA_REPLICATION_FACTOR },
+  const whileBrokerStarts = <T>(what: string, work: () => Promise<T>) =>
+    retryWhileBrokerStarts(what, work, logger);
+  await whileBrokerStarts('creating topics', () =>
+    ensureTopics(
+      kafka,
+      [...topicNames, DEAD_LETTER_TOPIC].map((topic) => prefix + topic),
+      { partitions: env.KAFKA_TOPIC_PARTITIONS, replicationFactor: env.KAFKA_REPLICATION_FACTOR },
+    ),
   );
-  const producer = await createProducer(kafka);
+  const producer = await whileBrokerStarts('connecting the producer', () => createProducer(kafka));
   const relay = new OutboxRelay({
     databaseUrl: options.databaseUrl,
     producer,
@@ -82,7 +87,7 @@ export async function startMessaging<Tx extends SqlTransaction>(
   );
   for (const consumer of consumers) {
     readiness.add(`consumer:${consumer.groupId}`, consumer.check);
-    await consumer.start();
+    await whileBrokerStarts(`starting consumer ${consumer.groupId}`, () => consumer.start());
   }
 
   return {
@@ -94,4 +99,43 @@ export async function startMessaging<Tx extends SqlTransaction>(
       { name: 'kafka producer', stop: () => producer.disconnect() },
     ],
   };
+}
+
+/**
+ * True for a Kafka fault that passes once the broker has finished starting: kafkajs
+ * marks those `retriable`, also when they are the cause of its give-up error.
+ */
+export function isRetriableKafkaError(error: unknown): boolean {
+  const e = error as { retriable?: unknown; name?: unknown; cause?: { retriable?: unknown } } | undefined;
+  if (!e || typeof e !== 'object') return false;
+  if (e.retriable === true) return true;
+  return e.name === 'KafkaJSNumberOfRetriesExceeded' && e.cause?.retriable === true;
+}
+
+/**
+ * A just-started broker refuses some requests for a while (no leader yet, "does not
+ * host this topic-partition", the group coordinator loading). A service starting
+ * beside it waits that out, with backoff, rather than exiting; anything else, or a
+ * broker still refusing after the budget, fails the start as before.
+ */
+export async function retryWhileBrokerStarts<T>(
+  what: string,
+  work: () => Promise<T>,
+  logger: Logger,
+  budgetMs = 90_000,
+): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!isRetriableKafkaError(error) || Date.now() >= deadline) throw error;
+      const delay = fullJitterDelay(attempt, { baseMs: 500, capMs: 5_000 });
+      logger.warn(
+        { err: error, attempt: attempt + 1, delayMs: delay },
+        `${what}: the broker is not ready yet; retrying`,
+      );
+      await sleep(delay);
+    }
+  }
 }

@@ -21,6 +21,7 @@ import { Readiness } from './health.js';
 import type { Logger } from './logging.js';
 import { createRegistry, Histogram, type Registry } from './metrics.js';
 import { type FieldError, PROBLEM_CONTENT_TYPE, Problem, problems } from './problems.js';
+import { isTransientInfrastructureError } from './retry-policy.js';
 
 export interface ServerOptions {
   name: string;
@@ -201,6 +202,20 @@ function toProblem(error: FastifyError, request: FastifyRequest): Problem {
   }
   if (status >= 400 && status < 500) {
     return new Problem(status, 'client-error', error.message);
+  }
+
+  // A database or broker that is restarting is a passing fault: say so, and when to retry,
+  // rather than a 500 that a client would treat as a bug.
+  if (isTransientInfrastructureError(error)) {
+    request.log.warn({ err: error }, 'dependency unavailable');
+    return new Problem(
+      503,
+      'unavailable',
+      'A service this request needs is briefly unavailable; retry shortly.',
+      {
+        headers: { 'retry-after': '2' },
+      },
+    );
   }
 
   request.log.error({ err: error }, 'unhandled error');

@@ -27,6 +27,10 @@ app.get('/boom', async () => {
   throw new Error('secret internals');
 });
 app.get('/items/:id', async () => ({}));
+app.get('/database-restarting', async () => {
+  // What pg says when Postgres shuts down under an open connection.
+  throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+});
 app.readiness.add('database', async () => undefined);
 app.readiness.add('broker', async () => ({ brokers: 1 }));
 
@@ -122,6 +126,15 @@ describe('server errors are problem+json', () => {
     const problem = problemOf(response);
     expect(JSON.stringify(problem)).not.toContain('secret internals');
     expect(problem.detail).toContain('req-42');
+  });
+
+  it('answers a dependency that is restarting with 503 and Retry-After, not 500', async () => {
+    const response = await app.inject({ method: 'GET', url: '/database-restarting' });
+    expect(response.statusCode).toBe(503);
+    expect(response.headers['retry-after']).toBe('2');
+    const problem = problemOf(response);
+    expect(problem.status).toBe(503);
+    expect(JSON.stringify(problem)).not.toContain('administrator');
   });
 });
 
