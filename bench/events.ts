@@ -24,24 +24,28 @@ import { type Latencies, latencies } from './lib/stats.js';
 
 export interface EventsOptions {
   prefix: string;
-  rate: number;
+  /** Offered rates, one run each: the target's 500/s first, then lower ones to see the path unsaturated. */
+  rates: number[];
   seconds: number;
   warmupSeconds: number;
   say: (line: string) => void;
 }
 
-export interface EventsReport {
-  setup: Record<string, unknown>;
+export interface EventRun {
   offeredPerSecond: number;
   committed: number;
   /** The rate the emitter managed to commit at (below the offered rate when it could not keep up). */
   emittedPerSecond: number;
   handled: number;
-  achievedPerSecond: number;
   /** Commit to handler, in ms. */
   latency: Latencies;
-  /** Enqueue transaction, BEGIN to COMMIT returned, in ms. */
+  /** Enqueue transaction, from its scheduled start (waiting for a connection included) to COMMIT returned, in ms. */
   commitLatency: Latencies;
+}
+
+export interface EventsReport {
+  setup: Record<string, unknown>;
+  runs: EventRun[];
 }
 
 const PARTITIONS = 6;
@@ -87,51 +91,70 @@ export async function eventsBenchmark(options: EventsOptions): Promise<EventsRep
     });
     await ready;
     relay.start();
-    say(`events: ${options.rate} events/s, ${options.warmupSeconds} s warm-up then ${options.seconds} s`);
+    const measure = async (rate: number): Promise<EventRun> => {
+      say(`events: ${rate} events/s, ${options.warmupSeconds} s warm-up then ${options.seconds} s`);
 
-    const committedAt = new Map<string, number>();
-    const commitTimes: number[] = [];
-    const total = Math.round(options.rate * (options.warmupSeconds + options.seconds));
-    const warmup = Math.round(options.rate * options.warmupSeconds);
-    const measured: string[] = [];
-    let firstCommit = Number.POSITIVE_INFINITY;
-    let lastCommit = 0;
-    const inFlight: Promise<void>[] = [];
-    const emit = async (i: number) => {
-      // 5,000 keys, as many orders in flight: each key's order is kept, the keys spread over the partitions.
-      const message = buildMessage(
-        'stock.released',
-        `00000000-0000-4000-8000-${String(i % 5000).padStart(12, '0')}`,
-        { orderId: randomUUID() },
-        { source: 'bench' },
-      );
-      const begun = performance.now();
-      await runInTransaction((tx) => enqueue(tx, message));
-      const now = performance.now();
-      if (i >= warmup) {
-        firstCommit = Math.min(firstCommit, now);
-        lastCommit = Math.max(lastCommit, now);
-        committedAt.set(message.id, performance.timeOrigin + now);
-        commitTimes.push(now - begun);
-        measured.push(message.id);
+      const committedAt = new Map<string, number>();
+      const commitTimes: number[] = [];
+      const total = Math.round(rate * (options.warmupSeconds + options.seconds));
+      const warmup = Math.round(rate * options.warmupSeconds);
+      const measured: string[] = [];
+      let firstCommit = Number.POSITIVE_INFINITY;
+      let lastCommit = 0;
+      const inFlight: Promise<void>[] = [];
+      const emit = async (i: number) => {
+        // 5,000 keys, as many orders in flight: each key's order is kept, the keys spread over the partitions.
+        const message = buildMessage(
+          'stock.released',
+          `00000000-0000-4000-8000-${String(i % 5000).padStart(12, '0')}`,
+          { orderId: randomUUID() },
+          { source: 'bench' },
+        );
+        const begun = performance.now();
+        await runInTransaction((tx) => enqueue(tx, message));
+        const now = performance.now();
+        if (i >= warmup) {
+          firstCommit = Math.min(firstCommit, now);
+          lastCommit = Math.max(lastCommit, now);
+          committedAt.set(message.id, performance.timeOrigin + now);
+          commitTimes.push(now - begun);
+          measured.push(message.id);
+        }
+      };
+      const start = performance.now();
+      let next = 0;
+      while (next < total) {
+        const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
+        while (next < due) inFlight.push(emit(next++));
+        await new Promise((resolve) => setTimeout(resolve, 1));
       }
+      await Promise.all(inFlight);
+      // Until the consumer has caught up (the next rate starts from an empty backlog), within reason.
+      const deadline = Date.now() + 120_000;
+      while (Date.now() < deadline && measured.some((id) => !handled.has(id))) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const samples = measured.flatMap((id) => {
+        const at = handled.get(id);
+        return at === undefined ? [] : [at - committedAt.get(id)!];
+      });
+      return {
+        offeredPerSecond: rate,
+        committed: measured.length,
+        emittedPerSecond: measured.length / ((lastCommit - firstCommit) / 1000),
+        handled: samples.length,
+        latency: latencies(samples),
+        commitLatency: latencies(commitTimes),
+      };
     };
-    const start = performance.now();
-    let next = 0;
-    while (next < total) {
-      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * options.rate) + 1);
-      while (next < due) inFlight.push(emit(next++));
-      await new Promise((resolve) => setTimeout(resolve, 1));
+    const runs: EventRun[] = [];
+    for (const rate of options.rates) {
+      const run = await measure(rate);
+      runs.push(run);
+      say(
+        `events: ${rate}/s offered, ${Math.round(run.emittedPerSecond)}/s committed, commit → handler p50 ${Math.round(run.latency.p50)} ms, p99 ${Math.round(run.latency.p99)} ms`,
+      );
     }
-    await Promise.all(inFlight);
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline && measured.some((id) => !handled.has(id))) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    const samples = measured.flatMap((id) => {
-      const at = handled.get(id);
-      return at === undefined ? [] : [at - committedAt.get(id)!];
-    });
     return {
       setup: {
         emitter:
@@ -143,13 +166,7 @@ export async function eventsBenchmark(options: EventsOptions): Promise<EventsRep
         warmupSeconds: options.warmupSeconds,
         seconds: options.seconds,
       },
-      offeredPerSecond: options.rate,
-      committed: measured.length,
-      handled: samples.length,
-      emittedPerSecond: measured.length / ((lastCommit - firstCommit) / 1000),
-      achievedPerSecond: samples.length / options.seconds,
-      latency: latencies(samples),
-      commitLatency: latencies(commitTimes),
+      runs,
     };
   } finally {
     child.send({ stop: true });

@@ -264,7 +264,7 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
     ] as const) {
       await waitForHttp(`http://127.0.0.1:${port}/health/live`, { process: gateway });
       // Ready once the deny-list has caught up with Kafka and the keys are fetched.
-      await waitForHttp(`http://127.0.0.1:${port}/health/ready`, { process: gateway, timeoutMs: 60_000 });
+      await waitForHttp(`http://127.0.0.1:${port}/health/ready`, { process: gateway });
     }
 
     const targets: Record<

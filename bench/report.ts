@@ -46,36 +46,41 @@ const pct = (x: number) => `${n(x * 100, 3)}%`;
 const when = (e: Envelope) =>
   `${e.at.slice(0, 16).replace('T', ' ')} UTC, ${e.durationSeconds} s, load average ${e.machine.loadavgBefore.join(' ')} before and ${e.machine.loadavg.join(' ')} after${e.quick ? ', **--quick run: figures not worth keeping**' : ''}`;
 
-function atLeast(
-  benchmark: string,
-  what: string,
-  value: number,
-  target: number,
-  unit: string,
-  format = n,
-): Target {
-  const met = value >= target;
+// JSON turns NaN into null: a figure that could not be measured (nothing confirmed, say) is a miss.
+const measuredAt = (value: number | null) => (value === null || !Number.isFinite(value) ? undefined : value);
+
+function atLeast(benchmark: string, what: string, raw: number, target: number, unit: string): Target {
+  const value = measuredAt(raw);
+  const met = value !== undefined && value >= target;
   return {
     benchmark,
     what,
-    target: `≥ ${format(target)}${unit}`,
-    measured: `${format(value)}${unit}`,
-    score: value / target,
+    target: `≥ ${n(target)}${unit}`,
+    measured: value === undefined ? 'not measured' : `${n(value)}${unit}`,
+    score: (value ?? 0) / target,
     met,
-    ...(met ? {} : { miss: `${pct(1 - value / target)} short (${format(target - value)}${unit} below)` }),
+    ...(met ? {} : { miss: value === undefined ? 'nothing to measure' : `${pct(1 - value / target)} short` }),
   };
 }
 
-function below(benchmark: string, what: string, value: number, target: number, unit: string): Target {
-  const met = value < target;
+function below(benchmark: string, what: string, raw: number, target: number, unit: string): Target {
+  const value = measuredAt(raw);
+  const met = value !== undefined && value < target;
   return {
     benchmark,
     what,
     target: `< ${n(target)}${unit}`,
-    measured: `${n(value)}${unit}`,
-    score: value > 0 ? target / value : Number.POSITIVE_INFINITY,
+    measured: value === undefined ? 'not measured' : `${n(value)}${unit}`,
+    score: value === undefined ? 0 : value > 0 ? target / value : Number.POSITIVE_INFINITY,
     met,
-    ...(met ? {} : { miss: `${n(value / target)}× the limit (${n(value - target)}${unit} over)` }),
+    ...(met
+      ? {}
+      : {
+          miss:
+            value === undefined
+              ? 'nothing to measure (no order was confirmed)'
+              : `${n(value / target)}× the limit (${n(value - target)}${unit} over)`,
+        }),
   };
 }
 
@@ -128,6 +133,7 @@ export function writeReport(dir: string): string[] {
         below('orders', 'p99 POST /orders → CONFIRMED at 50 orders/s', at50.latency.p99, 300, ' ms'),
       );
     for (const m of orders.memory) {
+      m.peakMiB = Math.max(m.idleMiB, m.peakMiB);
       targets.push(
         below('memory', `peak RSS of ${m.service} under the order benchmark`, m.peakMiB, 250, ' MiB'),
       );
@@ -157,15 +163,10 @@ export function writeReport(dir: string): string[] {
       }),
     );
   }
-  if (events) {
+  const at500 = events?.runs?.find((r) => r.offeredPerSecond === 500);
+  if (events && at500) {
     targets.push(
-      below(
-        'events',
-        `p99 outbox commit → handler at ${events.offeredPerSecond} events/s`,
-        events.latency.p99,
-        50,
-        ' ms',
-      ),
+      below('events', 'p99 outbox commit → handler at 500 events/s', at500.latency.p99, 50, ' ms'),
     );
     sections.push(eventsSection(events));
   }
@@ -310,12 +311,15 @@ function eventsSection(e: EventsReport & Envelope): string {
     '',
     `Run: ${when(e)}.`,
     '',
-    `At ${e.offeredPerSecond} events/s offered, the emitter committed ${e.committed} measured events at ${n(e.emittedPerSecond)}/s; ${e.handled} of them reached the handler.`,
+    '| offered events/s | committed | committed/s | handled | COMMIT → handler p50 / p90 / p99 / max ms | enqueue transaction p50 / p99 ms |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...e.runs.map(
+      (r) =>
+        `| ${r.offeredPerSecond} | ${r.committed} | ${n(r.emittedPerSecond)} | ${r.handled} | ${n(r.latency.p50)} / ${n(r.latency.p90)} / ${n(r.latency.p99)} / ${n(r.latency.max)} | ${n(r.commitLatency.p50)} / ${n(r.commitLatency.p99)} |`,
+    ),
     '',
-    '| measured | p50 ms | p90 ms | p99 ms | max ms |',
-    '| --- | --- | --- | --- | --- |',
-    `| outbox COMMIT → consumer handler | ${n(e.latency.p50)} | ${n(e.latency.p90)} | ${n(e.latency.p99)} | ${n(e.latency.max)} |`,
-    `| enqueue transaction (incl. waiting for a connection) | ${n(e.commitLatency.p50)} | ${n(e.commitLatency.p90)} | ${n(e.commitLatency.p99)} | ${n(e.commitLatency.max)} |`,
+    'The enqueue transaction is timed from when the schedule said it should start, so when the emitter',
+    'falls behind the offered rate its queue shows there, not in the commit → handler figure.',
     '',
     ...Object.entries(e.setup).map(([k, v]) => `- ${k}: ${String(v)}`),
     '',

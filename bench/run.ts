@@ -108,8 +108,8 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
   events: () =>
     eventsBenchmark({
       prefix: prefix('events'),
-      rate: 500,
-      seconds: quick ? 5 : 30,
+      rates: quick ? [500] : [500, 100],
+      seconds: quick ? 5 : 20,
       warmupSeconds: quick ? 2 : 5,
       say,
     }),
@@ -128,7 +128,7 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
       '--out',
       out,
       '--cutovers',
-      quick ? '5' : '30',
+      quick ? '5' : '20',
     ]);
     if (code !== 0) throw new Error(`the cutover benchmark exited with ${code}`);
     return { source: 'tools/bluegreen/bench/cutover.ts', result: JSON.parse(readFileSync(out, 'utf8')) };

@@ -126,7 +126,7 @@ export async function freePort(): Promise<number> {
 export async function waitForHttp(
   url: string,
   {
-    timeoutMs = 120_000,
+    timeoutMs = 300_000,
     process: child,
     status,
   }: { timeoutMs?: number; process?: Started; status?: number } = {},
