@@ -10,7 +10,10 @@ describe('a service starting beside a broker that is still starting', () => {
     expect(isRetriableKafkaError(new KafkaJSConnectionError('Connection error: ECONNREFUSED'))).toBe(true);
     expect(
       isRetriableKafkaError(
-        new KafkaJSNumberOfRetriesExceeded(new KafkaJSConnectionError('refused'), { retryCount: 5 }),
+        new KafkaJSNumberOfRetriesExceeded(new KafkaJSConnectionError('refused'), {
+          retryCount: 5,
+          retryTime: 1000,
+        }),
       ),
     ).toBe(true);
     expect(isRetriableKafkaError(new KafkaJSNonRetriableError('Topic authorization failed'))).toBe(false);
