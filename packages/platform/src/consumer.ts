@@ -215,6 +215,13 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
     for (;;) {
       try {
         return await this.#options.runInTransaction(async (tx) => {
+          // One aggregate's messages are handled one at a time in this group, even when a
+          // rebalance or a restart briefly hands its partition to a second delivery while
+          // the first is still in flight (the second waits here, then finds it processed).
+          await tx.$executeRawUnsafe(
+            'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))',
+            `${groupId}:${envelope.key}`,
+          );
           const fresh = await tx.$executeRawUnsafe(
             'INSERT INTO processed_messages (consumer_group, message_id) VALUES ($1, $2::uuid) ON CONFLICT DO NOTHING',
             groupId,
