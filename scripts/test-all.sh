@@ -68,7 +68,7 @@ K8S_WAIT_START=$(now_ms)
 if wait "$K8S_TOOLS_PID"; then
 	SUMMARY+=("$(printf ' ok    %-36s %8s (waited)' 'Kubernetes binaries' "$(elapsed_since "$K8S_WAIT_START")")")
 	# The control plane is stopped again at the end only if this run started it.
-	if scripts/k8s.sh status 2>/dev/null | grep -q ' running '; then K8S_STARTED_HERE=0; else K8S_STARTED_HERE=1; fi
+	if scripts/k8s.sh status 2>/dev/null | grep -q ' running  pid '; then K8S_STARTED_HERE=0; else K8S_STARTED_HERE=1; fi
 	if stage "Kubernetes control plane (etcd, apiserver, kwok)" scripts/k8s.sh up; then
 		stage "Helm chart (lint, install, upgrades, helm test)" vitest run --project k8s
 		stage "bluegreen CLI (cutovers on the control plane)" vitest run --project bluegreen

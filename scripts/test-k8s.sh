@@ -32,7 +32,7 @@ all)
 	start=$SECONDS
 	scripts/k8s.sh tools
 	# Components running before this script; if none, the control plane is ours to stop.
-	running_before=$(scripts/k8s.sh status 2>/dev/null | grep -c ' running ' || true)
+	running_before=$(scripts/k8s.sh status 2>/dev/null | grep -c ' running  pid ' || true)
 	scripts/k8s.sh up
 	if ((running_before == 0)) && [[ ${SHOP_K8S_KEEP:-0} != 1 ]]; then
 		trap 'log "stopping the control plane this run started"; scripts/k8s.sh down' EXIT
