@@ -10,7 +10,7 @@ import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync } f
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { formatInterval, type LoadSummary, loadOptions, runLoad } from '@shop/load';
+import { formatInterval, type LoadSummary, loadOptions, runLoad, seededRandom } from '@shop/load';
 import pg from 'pg';
 import {
   checkInvariants,
@@ -196,17 +196,6 @@ function readEnvFile(path: string): Record<string, string> {
       .filter((line) => /^[A-Z_]+=/.test(line))
       .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
   );
-}
-
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {

@@ -1,5 +1,6 @@
 export * from './histogram.js';
 export * from './options.js';
+export { seededRandom } from './random.js';
 export * from './report.js';
 export * from './runner.js';
 export * from './schedule.js';
