@@ -39,8 +39,8 @@ RUN --mount=type=cache,target=/root/.npm,sharing=locked \
 # /out/<name>/.
 FROM deps AS build
 COPY . .
-RUN npm run build --if-present $(node deploy/containers/assemble.mjs workspaces 'services/*' tools/smoke | sed 's/^/--workspace=/') \
- && node deploy/containers/assemble.mjs app /out 'services/*' tools/smoke
+RUN npm run build --if-present $(node deploy/containers/assemble.mjs workspaces 'services/*' tools/smoke tools/load | sed 's/^/--workspace=/') \
+ && node deploy/containers/assemble.mjs app /out 'services/*' tools/smoke tools/load
 
 # ---- prod-deps: per deployable, only its production dependencies, copied out
 # of the full install above (the packages `npm ls --omit=dev --workspace`
@@ -50,7 +50,7 @@ RUN npm run build --if-present $(node deploy/containers/assemble.mjs workspaces 
 # the manifests only, so a source edit reuses it; no network.
 FROM deps AS prod-deps
 COPY deploy/containers/assemble.mjs /usr/local/lib/shop/assemble.mjs
-RUN node /usr/local/lib/shop/assemble.mjs deps /prod 'services/*' tools/smoke
+RUN node /usr/local/lib/shop/assemble.mjs deps /prod 'services/*' tools/smoke tools/load
 
 # ---- runtime: what every service image shares. Node runs as PID 1 with no
 # init: each service's main.ts handles SIGTERM (drain, close, exit) and spawns
@@ -127,3 +127,11 @@ COPY --from=prod-deps /prod/smoke/ /app/
 COPY --from=build /out/smoke/ /app/
 WORKDIR /app/tools/smoke
 CMD ["node", "dist/run.js"]
+
+# ---- load: the load generator (tools/load) for the chart's load Deployment
+# (load.enabled): LOAD_BASE_URL, LOAD_RATE, ... as in tools/load/src/options.ts.
+FROM runtime AS load
+COPY --from=prod-deps /prod/load/ /app/
+COPY --from=build /out/load/ /app/
+WORKDIR /app/tools/load
+CMD ["node", "dist/cli.js"]

@@ -29,8 +29,9 @@ RELEASE=${SHOP_RELEASE:-shop}
 CONTEXT=kind-$CLUSTER
 CHART=deploy/helm/shop
 HELM_TIMEOUT=${SHOP_HELM_TIMEOUT:-10m}
-# Dockerfile target = image shop-<target>. smoke is the helm test image (tools/smoke).
-TARGETS=(gateway users inventory payments orders notifications payment-provider smoke)
+# Dockerfile target = image shop-<target>. smoke is the helm test image (tools/smoke),
+# load the load generator's (tools/load, deployed when load.enabled=true).
+TARGETS=(gateway users inventory payments orders notifications payment-provider smoke load)
 COLOR_SERVICES=(gateway users inventory payments orders notifications)
 # The host port kind maps to the gateway's NodePort (deploy/kind/cluster.yaml).
 HOST_PORT=$(sed -n 's/^ *hostPort: *\([0-9][0-9]*\).*/\1/p' deploy/kind/cluster.yaml | head -1)

@@ -20,7 +20,10 @@
 #      and each one's /health/ready awaited;
 #   4. the smoke suite from the smoke image against the gateway, with
 #      SMOKE_PAYMENTS_URL;
-#   5. SIGTERM (`podman stop`) to each service, gateway first: each must exit 0
+#   5. a short run of the load generator from the load image (what the chart's
+#      load Deployment runs): every order it places must finish as its kind
+#      expects, with no HTTP error;
+#   6. SIGTERM (`podman stop`) to each service, gateway first: each must exit 0
 #      within 25 s, before the kill at 30 s.
 #
 # Every container runs as the image's uid 1000 with the host network (the
@@ -50,7 +53,7 @@ SERVICES=(payment-provider users inventory payments orders notifications gateway
 DB_SERVICES=(users inventory payments orders notifications)
 READY_TIMEOUT="${SHOP_TEST_IMAGES_READY_TIMEOUT:-180}"
 PORT_BASE="${SHOP_TEST_IMAGES_PORT_BASE:-18180}"
-STAGES=6
+STAGES=7
 KAFKA_BROKERS_ADDR="127.0.0.1:${SHOP_KAFKA_PORT:-19092}"
 
 run_id=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
@@ -162,13 +165,15 @@ if [[ "${SHOP_TEST_IMAGES_BUILD:-1}" != 0 ]]; then
 else
 	log_info "using the images already built with tag $SHOP_IMAGE_TAG"
 fi
-for svc in "${SERVICES[@]}" smoke; do
+for svc in "${SERVICES[@]}" smoke load; do
 	podman image exists "$(image "$svc")" || die "no image $(image "$svc") (scripts/images.sh build, or unset SHOP_TEST_IMAGES_BUILD)"
 	config=$(podman image inspect --format '{{.Config.User}}|{{json .Config.Cmd}}|{{.Config.WorkingDir}}|{{range .Config.Env}}{{.}} {{end}}' "$(image "$svc")")
 	[[ "$config" == 1000:1000\|* ]] || fail "$svc: image user is not 1000:1000 ($config)"
 	[[ "$config" == *NODE_ENV=production* ]] || fail "$svc: image has no NODE_ENV=production"
 	if [[ "$svc" == smoke ]]; then
 		[[ "$config" == *'|["node","dist/run.js"]|/app/tools/smoke|'* ]] || fail "smoke: unexpected command or workdir ($config)"
+	elif [[ "$svc" == load ]]; then
+		[[ "$config" == *'|["node","dist/cli.js"]|/app/tools/load|'* ]] || fail "load: unexpected command or workdir ($config)"
 	else
 		[[ "$config" == *"|[\"node\",\"--import\",\"@shop/platform/instrument\",\"dist/main.js\"]|/app/services/$svc|"* ]] ||
 			fail "$svc: unexpected command or workdir ($config)"
@@ -307,7 +312,43 @@ else
 	fail "smoke suite from the image failed ($(grep -E '^# (tests|pass|fail)' "$work/smoke.log" | tr -d '#' | tr '\n' ' '))"
 fi
 
-# ---- 6. SIGTERM, gateway first -----------------------------------------------
+# ---- 6. the load generator from its image -----------------------------------
+t=$(now_ms)
+stage "load generator (localhost/shop-load): 2 orders/s for 10 s through the gateway"
+# The chart's Deployment passes the same LOAD_* variables. The summary (JSON) is
+# on stdout, the progress lines on stderr.
+if podman run --rm --name "$(cname load)" "${RUN_ARGS[@]}" \
+	-e LOAD_BASE_URL="$(url gateway)" -e LOAD_RATE=2 -e LOAD_DURATION=10s -e LOAD_DRAIN=60s \
+	-e LOAD_INTERVAL=5s -e LOAD_OUTPUT=json -e LOAD_SEED=42 \
+	-e LOAD_ADMIN_EMAIL="$admin_email" -e LOAD_ADMIN_PASSWORD="$admin_password" \
+	"$(image load)" >"$work/load.json" 2>"$work/load.log"; then
+	code=0
+else
+	code=$?
+fi
+if ((code == 0)); then
+	sed 's/^/    /' "$work/load.log" >&2
+	# accepted orders, finished ones, those that ended otherwise than their kind
+	# should (a visa order CANCELLED, ...), unfinished ones, HTTP errors.
+	verdict=$(node -e '
+		const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+		const unexpected = Object.values(s.orders.byKind).reduce((n, k) => n + k.unexpected, 0);
+		console.log([s.orders.accepted, s.orders.confirmed + s.orders.cancelled, unexpected, s.orders.unfinished, s.http.errors].join(" "));
+	' "$work/load.json") || verdict="unreadable"
+	read -r accepted finished unexpected unfinished errors <<<"$verdict"
+	if [[ "$verdict" != unreadable ]] && ((accepted > 0 && finished == accepted && unexpected == 0 && unfinished == 0 && errors == 0)); then
+		note "load generator from the image: $accepted orders accepted, all finished as expected, 0 HTTP errors, in $(elapsed_since "$t")"
+	else
+		fail "load generator from the image: accepted=$accepted finished=$finished unexpected=$unexpected unfinished=$unfinished http_errors=$errors (summary in $keep_logs/load.json)"
+		mkdir -p "$keep_logs"
+		cp "$work/load.json" "$work/load.log" "$keep_logs/" 2>/dev/null || true
+	fi
+else
+	sed 's/^/    /' "$work/load.log" >&2
+	fail "the load generator's image exited $code (its log is above)"
+fi
+
+# ---- 7. SIGTERM, gateway first -----------------------------------------------
 stage "SIGTERM to each service, gateway first"
 for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
 	svc=${SERVICES[$i]}
@@ -328,7 +369,7 @@ done
 printf '\n%s\n' "test-images $run_id (tag $SHOP_IMAGE_TAG), $(elapsed_since "$t_all") in all:" >&2
 for line in "${summary[@]}"; do printf '  %s\n' "$line" >&2; done
 printf '  sizes:' >&2
-for svc in "${SERVICES[@]}" smoke; do
+for svc in "${SERVICES[@]}" smoke load; do
 	printf ' %s %s' "$svc" "$(podman image inspect --format '{{.Size}}' "$(image "$svc")" | awk '{printf "%.0f MB", $1 / 1e6}')" >&2
 done
 printf '\n' >&2

@@ -206,6 +206,32 @@ const schema = {
       egress: { type: 'array', items: { type: 'object' }, minItems: 1 },
     }),
     tests: obj({ smoke: obj({ image, orderTimeoutMs: int(1000) }) }),
+    load: obj({
+      enabled: bool('run the load generator (tools/load) against the active gateway'),
+      image,
+      rate: {
+        type: ['number', 'string'],
+        exclusiveMinimum: 0,
+        pattern: '^[0-9]*\\.?[0-9]+$',
+        description: 'orders placed per second (LOAD_RATE); --set gives 2.5 as a string',
+      },
+      duration: str('how long to send, 0 = until the Deployment is scaled down or deleted (LOAD_DURATION)', {
+        pattern: '^0$|^([0-9]+(ms|s|m|h))+$',
+      }),
+      mix: str('other requests per order placed (LOAD_MIX), e.g. browse=2,product=3', {
+        pattern: '^[a-z=0-9.,-]*$',
+      }),
+      orderMix: str('kinds of orders as shares of the rate (LOAD_ORDER_MIX)', { pattern: '^[a-z=0-9.,-]*$' }),
+      interval: duration('a progress line in the log every'),
+      drain: duration('on SIGTERM, how long orders in flight may still finish'),
+      customers: nullableInt(1, 'customers signed up at the start; null: max(10, 5 x rate)'),
+      extraArgs: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'more command-line flags (see shop-load --help)',
+      },
+      resources,
+    }),
   }),
 };
 

@@ -18,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { signingKeysEnv } from '../../../services/users/src/signing-keys.js';
 import { chartDir, loadVersions, ok, repoRoot, run } from './tools.js';
 
@@ -31,6 +31,8 @@ const valueSets: Record<string, string[]> = {
     '-f',
     join(repoRoot, 'deploy/helm/test/production-site.yaml'),
   ],
+  // The load generator's Deployment is off in every file above.
+  'kind with the load generator': ['-f', join(chartDir, 'values-kind.yaml'), '--set', 'load.enabled=true'],
 };
 // The first install of a value set with in-chart infrastructure renders only the
 // infrastructure (bootstrap.infrastructureFirst); an upgrade renders everything.
@@ -128,6 +130,8 @@ describe.concurrent('values.schema.json', () => {
       "at '/image/pullPolicy': value must be one of 'Always', 'IfNotPresent', 'Never'",
     ],
     [['--set', 'secrets.serviceTokenSecrets=too-short'], "at '/secrets/serviceTokenSecrets'"],
+    [['--set', 'load.rate=0'], "at '/load/rate'"],
+    [['--set', 'load.duration=forever'], "at '/load/duration'"],
   ])('rejects %j with a message naming the value', async (args, message) => {
     const result = await run(tools.HELM as string, ['template', 'shop', chartDir, ...args]);
     expect(result.code).not.toBe(0);
@@ -147,6 +151,10 @@ describe.concurrent('values.schema.json', () => {
     [
       ['--set', 'shutdown.terminationGracePeriodSeconds=12', '--is-upgrade'],
       'shutdown.terminationGracePeriodSeconds (12) must be larger than shutdown.preStopSeconds + SHUTDOWN_GRACE (5 + 10)',
+    ],
+    [
+      ['--set', 'load.enabled=true', '--set', 'seed.admin.enabled=false', '--is-upgrade'],
+      'load.enabled needs seed.admin.enabled',
     ],
   ])('the templates refuse %j: %s', async (args, message) => {
     const result = await run(tools.HELM as string, ['template', 'shop', chartDir, ...args]);
@@ -222,10 +230,84 @@ describe.concurrent('generated secrets', () => {
 
 // ---- kind, skaffold and `make up` -------------------------------------------------
 
+describe.concurrent('the load generator (load.enabled)', () => {
+  // biome-ignore lint/suspicious/noExplicitAny: rendered manifests, checked field by field below
+  type Manifest = any;
+  const render = async (extra: string[]): Promise<Manifest[]> =>
+    parseAllDocuments(await template('defaults', 'upgrade', extra))
+      .map((d) => d.toJS())
+      .filter(Boolean);
+  const loadDeployment = (docs: Manifest[]) =>
+    docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'shop-load');
+
+  it('is off by default', async () => {
+    expect(loadDeployment(await render([]))).toBeUndefined();
+  });
+
+  it('runs one generator against the active gateway, signed in as the seeded admin, and lets it drain on SIGTERM', async () => {
+    const docs = await render([
+      '--set',
+      'load.enabled=true',
+      '--set',
+      'load.rate=2.5',
+      '--set',
+      'load.drain=45s',
+      '--set',
+      'load.customers=30',
+      '--set',
+      'load.extraArgs={--seed=7}',
+    ]);
+    const deployment = loadDeployment(docs);
+    expect(deployment.spec).toMatchObject({ replicas: 1, strategy: { type: 'Recreate' } });
+    const pod = deployment.spec.template.spec;
+    expect(pod.terminationGracePeriodSeconds).toBe(60);
+    const [container] = pod.containers;
+    expect(container).toMatchObject({
+      image: 'shop-load:0.1.0',
+      command: ['node', 'dist/cli.js'],
+      args: ['--seed=7'],
+    });
+    const env = Object.fromEntries(container.env.map((e: Manifest) => [e.name, e.value ?? e.valueFrom]));
+    expect(env).toMatchObject({
+      LOAD_BASE_URL: 'http://shop-gateway:8080',
+      LOAD_RATE: '2.5',
+      LOAD_DURATION: '0',
+      LOAD_DRAIN: '45s',
+      LOAD_CUSTOMERS: '30',
+      LOAD_ADMIN_EMAIL: { secretKeyRef: { name: 'shop-admin', key: 'email' } },
+      LOAD_ADMIN_PASSWORD: { secretKeyRef: { name: 'shop-admin', key: 'password' } },
+    });
+    // The active gateway Service exists under that name.
+    expect(docs.some((d) => d.kind === 'Service' && d.metadata.name === 'shop-gateway')).toBe(true);
+    expect(docs.some((d) => d.kind === 'ServiceAccount' && d.metadata.name === pod.serviceAccountName)).toBe(
+      true,
+    );
+  });
+
+  it('is admitted to the gateway when networkPolicy.gatewayFrom narrows who may call it', async () => {
+    const docs = await render([
+      '--set',
+      'load.enabled=true',
+      '--set',
+      'networkPolicy.gatewayFrom[0].ipBlock.cidr=10.0.0.0/8',
+    ]);
+    const policy = docs.find((d) => d.kind === 'NetworkPolicy' && d.metadata.name === 'shop-gateway');
+    expect(policy.spec.ingress[0].from).toEqual([
+      { ipBlock: { cidr: '10.0.0.0/8' } },
+      {
+        podSelector: {
+          matchLabels: { 'app.kubernetes.io/instance': 'shop', 'app.kubernetes.io/name': 'load' },
+        },
+      },
+    ]);
+  });
+});
+
 const readYaml = (path: string) => parseYaml(readFileSync(join(repoRoot, path), 'utf8'));
 const services = ['gateway', 'users', 'inventory', 'payments', 'orders', 'notifications'];
-// Every image the chart deploys: the services, the card simulator, the helm test pod.
-const images = [...services, 'payment-provider', 'smoke'];
+// Every image the chart deploys: the services, the card simulator, the helm test
+// pod and the load generator (when load.enabled).
+const images = [...services, 'payment-provider', 'smoke', 'load'];
 const dockerfileTargets = () =>
   [...readFileSync(join(repoRoot, 'Dockerfile'), 'utf8').matchAll(/^FROM\s+\S+\s+AS\s+(\S+)\s*$/gim)].map(
     (m) => m[1],
@@ -298,6 +380,7 @@ describe.concurrent('skaffold.yaml', () => {
     }
     expected['paymentProvider.image'] = fq('payment-provider');
     expected['tests.smoke.image'] = fq('smoke');
+    expected['load.image'] = fq('load');
     expect(templates).toEqual(expected);
 
     // What skaffold runs, with made-up built images: the schema accepts every key.
@@ -314,6 +397,8 @@ describe.concurrent('skaffold.yaml', () => {
       join(repoRoot, release.chartPath),
       ...valuesFiles.flatMap((f) => ['-f', join(repoRoot, f)]),
       ...sets,
+      '--set',
+      'load.enabled=true',
       '--is-upgrade',
     ]);
     const used = new Set([...manifests.matchAll(/image: "([^"]+)"/g)].map((m) => m[1]));

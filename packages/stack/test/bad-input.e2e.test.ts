@@ -149,6 +149,7 @@ const hostileString = fc.oneof(
     '<script>alert(1)</script>',
     '\u0000\u0000',
     '../../../../etc/passwd',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Log4Shell-style payload, meant literally
     '${jndi:ldap://127.0.0.1/a}',
     '{{7*7}}',
     '\ud800',
