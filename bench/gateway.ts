@@ -41,6 +41,8 @@ export interface GatewayOptions {
   pin: boolean;
   /** Run the two gateways and Express with --cpu-prof and summarize where their time went. */
   cpuProfile: boolean;
+  /** compiled: the gateway's dist/ JavaScript, as its image runs it; source: through tsx. */
+  runtime: 'source' | 'compiled';
   say: (line: string) => void;
 }
 
@@ -239,12 +241,16 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
         command: process.execPath,
         args: [
           ...profileFlags(name),
-          '--import',
-          'tsx',
-          '--conditions=source',
-          '--import',
-          '@shop/platform/instrument',
-          'src/main.ts',
+          ...(options.runtime === 'compiled'
+            ? ['--import', '@shop/platform/instrument', 'dist/main.js']
+            : [
+                '--import',
+                'tsx',
+                '--conditions=source',
+                '--import',
+                '@shop/platform/instrument',
+                'src/main.ts',
+              ]),
         ],
         env: gatewayEnv(port, full),
         cwd: join(repoRoot, 'services/gateway'),
@@ -383,6 +389,10 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
         upstream: 'plain node:http, a 133-byte JSON document, keep-alive',
         nginx: 'Debian nginx, 1 worker, keepalive 128 to the upstream, access_log off',
         express: 'Express 5 + http-proxy-middleware 3, keep-alive agent (maxSockets 128), nothing else',
+        gatewayRuntime:
+          options.runtime === 'compiled'
+            ? 'compiled: node --import @shop/platform/instrument dist/main.js, as in its image'
+            : 'source: TypeScript through tsx, as make dev runs it',
         gatewayBare:
           'RATE_LIMIT_ENABLED=false, OTEL_SDK_DISABLED=true, no Authorization header on a public route (no token is verified; the upstream still gets an anonymous service token); LOG_LEVEL=info access log to a file',
         gatewayFull:

@@ -31,6 +31,8 @@ export interface OrdersOptions {
   confirmBoundMs: number;
   /** Start every service with --cpu-prof, profiles under runDir/orders/profiles. */
   cpuProfile: boolean;
+  /** compiled: the services' dist/ JavaScript, as their images run it; source: through tsx. */
+  runtime: 'source' | 'compiled';
   pgbenchSeconds: number;
   say: (line: string) => void;
 }
@@ -81,6 +83,7 @@ export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersRep
     label: 'orders',
     logDir: join(dir, 'logs'),
     prefix: options.prefix,
+    runtime: options.runtime,
     // No collector runs here; the gateway benchmark measures what tracing costs.
     env: { OTEL_SDK_DISABLED: 'true' },
     serviceEnv: Object.fromEntries(
@@ -183,6 +186,10 @@ export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersRep
         memory:
           'VmRSS from /proc, idle 10 s after every service was ready; peak = the highest of VmHWM (reset after the warm-up) and 0.5 s samples',
         cpuProfile: options.cpuProfile,
+        runtime:
+          options.runtime === 'compiled'
+            ? 'compiled: node --import @shop/platform/instrument dist/main.js, as in the images'
+            : 'source: TypeScript through tsx, as make dev runs it',
       },
       steps,
       maxSustainedPerSecond,

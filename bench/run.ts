@@ -6,7 +6,7 @@
 //        [--quick] [--rounds 5] [--cpu-prof]
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '@shop/testkit';
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
+    source: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -37,6 +38,8 @@ if (values.help) {
   --rounds N    rounds of the gateway comparison (default 3)
   --cpu-prof    run the gateways, Express and the shop's services with --cpu-prof and summarize the
                 profiles (into <name>-profiled.json, apart from the plain figures)
+  --source      run the services from TypeScript through tsx, as make dev does (default: build them
+                and run dist/ as their images do; tsx adds memory and start-up time)
 example: make bench BENCH=gateway
 `,
   );
@@ -79,9 +82,32 @@ function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv = pr
   });
 }
 
+const runtime = values.source ? 'source' : 'compiled';
+let built = false;
+/** The services and the packages they import, compiled to dist/ once per run (npm run build). */
+async function buildServices(): Promise<void> {
+  if (runtime !== 'compiled' || built) return;
+  // npm takes no globs here: every folder of services/, named.
+  const services = readdirSync(join(repoRoot, 'services'), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => `services/${entry.name}`);
+  const workspaces = ['packages/contracts', 'packages/platform', ...services];
+  say(`building ${workspaces.join(', ')} (npm run build) to run them as their images do`);
+  const code = await runCommand('npm', [
+    'run',
+    'build',
+    '--if-present',
+    ...workspaces.map((w) => `--workspace=${w}`),
+  ]);
+  if (code !== 0)
+    throw new Error(`npm run build exited with ${code}; run make bench BENCH_FLAGS=--source to skip it`);
+  built = true;
+}
+
 const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
   gateway: async () => {
     await ensureDebianPackages(['nginx'], say);
+    await buildServices();
     return gatewayBenchmark({
       runDir,
       repetitions: Number(values.rounds ?? (quick ? 1 : 3)),
@@ -90,11 +116,13 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
       connections: 50,
       pin: true,
       cpuProfile: values['cpu-prof']!,
+      runtime,
       say,
     });
   },
-  orders: () =>
-    ordersBenchmark({
+  orders: async () => {
+    await buildServices();
+    return ordersBenchmark({
       runDir,
       prefix: prefix('orders'),
       rates: quick ? [10, 20] : [10, 25, 50, 100, 150, 200, 300],
@@ -103,8 +131,10 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
       confirmBoundMs: 2000,
       cpuProfile: values['cpu-prof']!,
       pgbenchSeconds: quick ? 5 : 15,
+      runtime,
       say,
-    }),
+    });
+  },
   events: () =>
     eventsBenchmark({
       prefix: prefix('events'),

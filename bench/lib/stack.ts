@@ -30,6 +30,7 @@ export async function startBenchStack(options: {
   prefix: string;
   env?: Record<string, string>;
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  runtime?: 'source' | 'compiled';
 }): Promise<BenchStack> {
   const list = await Promise.all(databaseServices.map((name) => createServiceDatabase(name)));
   const databases = Object.fromEntries(databaseServices.map((name, i) => [name, list[i]!])) as Record<
@@ -58,6 +59,7 @@ export async function startBenchStack(options: {
     logs: { dir: options.logDir },
     env: { NODE_ENV: 'production', ...options.env },
     ...(options.serviceEnv ? { serviceEnv: options.serviceEnv } : {}),
+    ...(options.runtime ? { runtime: options.runtime } : {}),
   });
   try {
     await stack.start({ migrate: false });

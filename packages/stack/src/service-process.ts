@@ -14,6 +14,12 @@ export interface ServiceProcessOptions {
   port: number;
   /** Restart on source changes (`make dev`). */
   watch: boolean;
+  /**
+   * source: TypeScript through tsx (dev and tests); compiled: dist/ JavaScript
+   * exactly as the image runs it (`npm run build` first), for figures such as
+   * memory that tsx would inflate.
+   */
+  runtime?: 'source' | 'compiled';
   /** Where the service's log lines go: a pretty printer, or a file for tests. */
   log: { stream: Writable } | { file: string };
 }
@@ -48,21 +54,26 @@ export class ServiceProcess {
   }
 
   start(): void {
-    const { name, env, watch } = this.options;
-    const args = watch
-      ? [join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), 'watch', '--clear-screen=false']
-      : ['--import', 'tsx'];
-    const child = spawn(
-      process.execPath,
-      [...args, '--conditions=source', '--import', '@shop/platform/instrument', 'src/main.ts'],
-      {
-        cwd: join(repoRoot, 'services', name),
-        env: { ...process.env, ...env, FORCE_COLOR: '0' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        // Its own process group, so a terminal's Ctrl-C reaches the runner, which stops services in order.
-        detached: true,
-      },
-    );
+    const { name, env, watch, runtime = 'source' } = this.options;
+    const args =
+      runtime === 'compiled'
+        ? ['--import', '@shop/platform/instrument', 'dist/main.js']
+        : [
+            ...(watch
+              ? [join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), 'watch', '--clear-screen=false']
+              : ['--import', 'tsx']),
+            '--conditions=source',
+            '--import',
+            '@shop/platform/instrument',
+            'src/main.ts',
+          ];
+    const child = spawn(process.execPath, args, {
+      cwd: join(repoRoot, 'services', name),
+      env: { ...process.env, ...env, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so a terminal's Ctrl-C reaches the runner, which stops services in order.
+      detached: true,
+    });
     const sink = this.#sink();
     for (const stream of [child.stdout, child.stderr]) {
       stream?.on('data', (chunk: Buffer) => {

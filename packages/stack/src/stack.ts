@@ -19,6 +19,8 @@ import {
 
 export interface StackOptions extends StackSettings {
   watch?: boolean;
+  /** How the services run (ServiceProcessOptions.runtime); source by default. */
+  runtime?: 'source' | 'compiled';
   /** Pretty-printed logs to a stream (per service), or raw JSON logs into files in this directory. */
   logs: { pretty: (name: ServiceName) => Writable } | { dir: string };
   seed?: SeedOptions | false;
@@ -38,6 +40,7 @@ export class Stack {
           env: environmentOf(name, options),
           port: options.ports[name],
           watch: options.watch ?? false,
+          ...(options.runtime ? { runtime: options.runtime } : {}),
           log:
             'dir' in options.logs
               ? { file: join(options.logs.dir, `${name}.log`) }
