@@ -20,6 +20,7 @@ import {
 import { Readiness } from './health.js';
 import type { Logger } from './logging.js';
 import { createRegistry, Histogram, type Registry } from './metrics.js';
+import { nulFields } from './nul-guard.js';
 import { type FieldError, PROBLEM_CONTENT_TYPE, Problem, problems } from './problems.js';
 import { isTransientInfrastructureError } from './retry-policy.js';
 
@@ -88,6 +89,20 @@ export function createServer(options: ServerOptions) {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+
+  // Before any route's schema: a NUL would pass zod and then fail in Postgres (nul-guard.ts).
+  app.addHook('preValidation', (request, _reply, done) => {
+    const errors = [
+      ...nulFields(request.params, 'params'),
+      ...nulFields(request.query, 'querystring'),
+      ...nulFields(request.body, 'body'),
+    ];
+    done(
+      errors.length === 0
+        ? undefined
+        : problems.badRequest('The request contains a NUL character (U+0000).', errors),
+    );
   });
 
   // While stopping, in-flight responses close their connection, so a keep-alive

@@ -105,6 +105,50 @@ describe('server errors are problem+json', () => {
     expect(problem.type).toEqual(expect.stringMatching(/^https:\/\//));
   });
 
+  it('refuses a NUL character anywhere in the input, naming each field, before the handler runs', async () => {
+    // Postgres cannot store U+0000: without this it would pass validation and fail in the query.
+    const body = await app.inject({
+      method: 'POST',
+      url: '/things',
+      payload: { name: 'a\u0000b', tags: ['ok', '\u0000'] },
+    });
+    expect(body.statusCode).toBe(400);
+    expect(problemOf(body)).toMatchObject({
+      type: 'https://shop.example/problems/validation',
+      detail: 'The request contains a NUL character (U+0000).',
+      errors: [
+        { path: 'body.name', message: 'must not contain the NUL character (U+0000)' },
+        { path: 'body.tags.1', message: 'must not contain the NUL character (U+0000)' },
+      ],
+    });
+    const key = await app.inject({
+      method: 'POST',
+      url: '/things',
+      payload: '{"name":"a","x\\u0000":1}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(problemOf(key).errors).toEqual([
+      { path: 'body.x\\u0000', message: 'its name must not contain the NUL character (U+0000)' },
+    ]);
+    const query = await app.inject({ method: 'GET', url: '/things?limit=1%00' });
+    expect(problemOf(query).errors).toEqual([
+      { path: 'querystring.limit', message: 'must not contain the NUL character (U+0000)' },
+    ]);
+    const params = await app.inject({ method: 'GET', url: '/items/a%00b' });
+    expect(problemOf(params).errors).toEqual([
+      { path: 'params.id', message: 'must not contain the NUL character (U+0000)' },
+    ]);
+    // A deeply nested body is walked without recursion.
+    const deep = await app.inject({
+      method: 'POST',
+      url: '/things',
+      payload: `${'['.repeat(400)}"\\u0000"${']'.repeat(400)}`,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(deep.statusCode).toBe(400);
+    expect(problemOf(deep).errors?.[0]?.path).toBe(`body${'.0'.repeat(400)}`);
+  });
+
   it('answers the router refusals in problem+json too', async () => {
     const tooLong = await app.inject({ method: 'GET', url: `/items/${'x'.repeat(150)}` });
     expect(tooLong.statusCode).toBe(414);

@@ -198,13 +198,16 @@ const registration = fc.record({
   password: fc.string({ minLength: 12, maxLength: 40 }),
   name: fc.string({ minLength: 1, maxLength: 40 }).filter((name) => name.trim().length > 0),
 });
+/** Longer than `max` even after the service trims it (leading and trailing blanks do not count). */
+const tooLong = (max: number) =>
+  fc.string({ minLength: max + 1, maxLength: 5 * max }).filter((text) => text.trim().length > max);
 const badRegistration = broken(registration, {
   email: fc.oneof(
     hostileString,
     fc.string({ maxLength: 30 }).filter((s) => !s.includes('@')),
   ),
   password: fc.oneof(fc.string({ maxLength: 3 }), fc.string({ minLength: 300, maxLength: 2000 })),
-  name: fc.oneof(fc.constant(''), fc.string({ minLength: 201, maxLength: 2000 })),
+  name: fc.oneof(fc.constant(''), tooLong(100)),
 });
 
 const newProduct = fc.record({
@@ -222,8 +225,8 @@ const badNumber = fc.oneof(
   fc.constant(1e300),
 );
 const badProduct = broken(newProduct, {
-  sku: fc.oneof(fc.constant(''), fc.constant('   '), fc.string({ minLength: 65, maxLength: 500 })),
-  name: fc.oneof(fc.constant(''), fc.string({ minLength: 201, maxLength: 1000 })),
+  sku: fc.oneof(fc.constant(''), fc.constant('   '), tooLong(64)),
+  name: fc.oneof(fc.constant(''), tooLong(200)),
   priceCents: badNumber,
   currency: fc.oneof(fc.constant('eur'), fc.constant('EURO'), fc.string({ maxLength: 2 })),
   initialStock: fc.oneof(
@@ -304,7 +307,8 @@ describe('the public API refuses bad input cleanly', () => {
             `login ${JSON.stringify(body).slice(0, 200)}`,
           );
         }),
-        RUNS,
+        // Always tried: a NUL once passed validation and failed in Postgres as a 500.
+        { ...RUNS, examples: [[{ email: '\u0000\u0000', password: 'a-long-enough-password', name: 'N' }]] },
       );
     });
   });
@@ -384,7 +388,7 @@ describe('the public API refuses bad input cleanly', () => {
         fc.record({ priceCents: badNumber }),
         fc.record({ stock: fc.oneof(fc.integer({ max: -1 }), wrongType) }),
         fc.record({
-          name: fc.oneof(fc.constant(''), fc.string({ minLength: 201, maxLength: 1000 }), wrongType),
+          name: fc.oneof(fc.constant(''), tooLong(200), wrongType),
         }),
         fc.record({ currency: fc.string({ maxLength: 8 }).filter((s) => !/^[A-Z]{3}$/.test(s)) }),
       );
