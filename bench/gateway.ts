@@ -20,7 +20,7 @@ import { deleteTopics } from './lib/kafka.js';
 import { freePort, groupPids, pinGroup, type Started, startProcess, waitForHttp } from './lib/proc.js';
 import { mainProfileIn, type ProfileSummary, summarizeProfile } from './lib/profile.js';
 import { type Repeated, repeated } from './lib/stats.js';
-import { cpuSecondsOf } from './lib/system.js';
+import { cpuSecondsOf, cpuShares, cpuTimes } from './lib/system.js';
 
 export const GATEWAY_CONFIGS = [
   { id: 'direct', label: '(a) direct', short: 'direct' },
@@ -56,6 +56,8 @@ export interface GatewayConfigResult {
   serverCpuCores: Repeated;
   /** CPU time of the server under test per request, in microseconds. */
   serverCpuMicrosPerRequest: Repeated;
+  /** Hypervisor steal during the runs; absent in results written before it was measured. */
+  steal?: Repeated;
   non2xx: number;
   errors: number;
   runs: LoadResult[];
@@ -300,6 +302,7 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
       await cpusOf(id)?.();
       const target = targets[id];
       const cpuBefore = groupCpu(target.server.pid);
+      const machineBefore = cpuTimes();
       const startedAt = performance.now();
       const result = await autocannon({
         url: target.url,
@@ -310,7 +313,8 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
       });
       const cpu = groupCpu(target.server.pid) - cpuBefore;
       const cores = cpu / ((performance.now() - startedAt) / 1000);
-      return { result, cores, cpuMicrosPerRequest: (cpu * 1e6) / result.requests };
+      const steal = cpuShares(machineBefore, cpuTimes())?.steal ?? Number.NaN;
+      return { result, cores, cpuMicrosPerRequest: (cpu * 1e6) / result.requests, steal };
     };
 
     // Profiles are written when a process exits: stop the profiled ones, then read them past the warm-up.
@@ -331,7 +335,7 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
 
     const runs = new Map<
       GatewayConfigId,
-      { result: LoadResult; cores: number; cpuMicrosPerRequest: number }[]
+      { result: LoadResult; cores: number; cpuMicrosPerRequest: number; steal: number }[]
     >(GATEWAY_CONFIGS.map((c) => [c.id, []]));
     measuringFrom = performance.now();
     for (let r = 1; r <= options.repetitions; r++) {
@@ -345,7 +349,7 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
             .toString()
             .padStart(
               6,
-            )} req/s  p50 ${run.result.p50Ms} ms  p99 ${run.result.p99Ms} ms  server CPU ${run.cores.toFixed(2)} cores, ${Math.round(run.cpuMicrosPerRequest)} µs/req`,
+            )} req/s  p50 ${run.result.p50Ms} ms  p99 ${run.result.p99Ms} ms  server CPU ${run.cores.toFixed(2)} cores, ${Math.round(run.cpuMicrosPerRequest)} µs/req, steal ${Math.round(run.steal * 100)}%`,
         );
       }
     }
@@ -360,6 +364,8 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
         p99Ms: repeated(list.map((x) => x.result.p99Ms)),
         serverCpuCores: repeated(list.map((x) => x.cores)),
         serverCpuMicrosPerRequest: repeated(list.map((x) => x.cpuMicrosPerRequest)),
+        /** The hypervisor's steal during each run (share of all CPUs' time). */
+        steal: repeated(list.map((x) => x.steal)),
         non2xx: list.reduce((sum, x) => sum + x.result.non2xx, 0),
         errors: list.reduce((sum, x) => sum + x.result.errors + x.result.timeouts, 0),
         runs: list.map((x) => x.result),

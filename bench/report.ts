@@ -23,6 +23,8 @@ interface Envelope {
     node: string;
     loadavg: number[];
     loadavgBefore: number[];
+    /** Shares of all CPUs' time during the run; absent in results written before it was measured. */
+    cpu?: { steal: number; idle: number };
   };
 }
 
@@ -44,7 +46,11 @@ function read<T>(dir: string, name: string): (T & Envelope) | undefined {
 
 const pct = (x: number) => `${n(x * 100, 3)}%`;
 const when = (e: Envelope) =>
-  `${e.at.slice(0, 16).replace('T', ' ')} UTC, ${e.durationSeconds} s, load average ${e.machine.loadavgBefore.join(' ')} before and ${e.machine.loadavg.join(' ')} after${e.quick ? ', **--quick run: figures not worth keeping**' : ''}`;
+  `${e.at.slice(0, 16).replace('T', ' ')} UTC, ${e.durationSeconds} s, load average ${e.machine.loadavgBefore.join(' ')} before and ${e.machine.loadavg.join(' ')} after` +
+  (e.machine.cpu
+    ? `; **${pct(e.machine.cpu.steal)} of the CPU time was stolen by the hypervisor** (other guests), ${pct(e.machine.cpu.idle)} idle`
+    : '') +
+  (e.quick ? ', **--quick run: figures not worth keeping**' : '');
 
 // JSON turns NaN into null: a figure that could not be measured (nothing confirmed, say) is a miss.
 const measuredAt = (value: number | null) => (value === null || !Number.isFinite(value) ? undefined : value);
@@ -205,9 +211,10 @@ export function writeReport(dir: string): string[] {
     '',
     machine
       ? `**The machine**: ${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}. ` +
-        'It is shared with other workloads while these figures are taken, so the load average (shown per benchmark) ' +
-        `is often far above ${machine.cpus}: absolute figures are lower and noisier than on a quiet machine; ` +
-        'ratios taken in the same run, and CPU time per request, are the figures to trust.'
+        'It is a virtual machine on a shared host, and other workloads may run on it too: each benchmark says its ' +
+        'load average and how much of the CPU time the hypervisor gave to other guests (steal, from /proc/stat). ' +
+        'With a high steal every absolute figure is lower and noisier than the same code on dedicated cores; ' +
+        'ratios taken in the same run are the figures to trust.'
       : '',
     '',
     '![benchmark chart](chart.svg)',
@@ -244,7 +251,7 @@ function gatewaySection(g: GatewayReport & Envelope, byId: Map<string, GatewayCo
   const express = byId.get('express')!;
   const rows = g.configs.map(
     (c) =>
-      `| ${c.label} | ${formatRepeated(c.requestsPerSecond)} | ${formatRepeated(c.p50Ms)} | ${formatRepeated(c.p99Ms)} | ${formatRepeated(c.serverCpuMicrosPerRequest)} | ${n(c.requestsPerSecond.median / express.requestsPerSecond.median)}× | ${c.non2xx + c.errors} |`,
+      `| ${c.label} | ${formatRepeated(c.requestsPerSecond)} | ${formatRepeated(c.p50Ms)} | ${formatRepeated(c.p99Ms)} | ${formatRepeated(c.serverCpuMicrosPerRequest)} | ${c.steal ? pct(c.steal.median) : 'n/a'} | ${n(c.requestsPerSecond.median / express.requestsPerSecond.median)}× | ${c.non2xx + c.errors} |`,
   );
   const ratio = (r: Repeated) => formatRepeated(r, '×');
   return [
@@ -252,8 +259,8 @@ function gatewaySection(g: GatewayReport & Envelope, byId: Map<string, GatewayCo
     '',
     `Run: ${when(g)}.`,
     '',
-    '| configuration | req/s | p50 ms | p99 ms | server CPU µs/request | vs (c) | errors |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| configuration | req/s | p50 ms | p99 ms | server CPU µs/request | hypervisor steal | vs (c) | errors |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
     `Ratios, per round then the median: (e) ÷ (c) = ${ratio(g.ratios.fullOverExpress)} by req/s, ${ratio(g.ratios.fullOverExpressByCpu)} by CPU per request; ` +

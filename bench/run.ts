@@ -13,7 +13,7 @@ import { repoRoot } from '@shop/testkit';
 import { eventsBenchmark } from './events.js';
 import { gatewayBenchmark } from './gateway.js';
 import { stopAll } from './lib/proc.js';
-import { ensureDebianPackages, machine } from './lib/system.js';
+import { type CpuTimes, cpuShares, cpuTimes, ensureDebianPackages, machine } from './lib/system.js';
 import { ordersBenchmark } from './orders.js';
 import { writeReport } from './report.js';
 
@@ -60,13 +60,19 @@ const prefix = (name: string) => `bench.${name}.${randomBytes(4).toString('hex')
 const say = (line: string) =>
   process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
-function save(name: Benchmark, report: unknown, startedAt: number, loadBefore: number[]): void {
+function save(
+  name: Benchmark,
+  report: unknown,
+  startedAt: number,
+  loadBefore: number[],
+  cpuBefore: CpuTimes | undefined,
+): void {
   const document = {
     benchmark: name,
     at: new Date().toISOString(),
     durationSeconds: Math.round((Date.now() - startedAt) / 1000),
     quick,
-    machine: { ...machine(), loadavgBefore: loadBefore },
+    machine: { ...machine(), loadavgBefore: loadBefore, cpu: cpuShares(cpuBefore, cpuTimes()) },
     ...(report as object),
   };
   // A profiled run is slower than a plain one: its figures are kept apart, for the profiles.
@@ -177,10 +183,11 @@ const failures: string[] = [];
 for (const name of BENCHMARKS.filter((b) => only.includes(b))) {
   const startedAt = Date.now();
   const loadBefore = machine().loadavg;
+  const cpuBefore = cpuTimes();
   say(`${name}: starting (load average ${loadBefore.join(' ')})`);
   try {
     const report = await benchmarks[name]();
-    save(name, report, startedAt, loadBefore);
+    save(name, report, startedAt, loadBefore, cpuBefore);
   } catch (error) {
     failures.push(name);
     say(`${name}: FAILED: ${(error as Error).stack ?? error}`);

@@ -99,3 +99,39 @@ export function cpuSecondsOf(pid: number): number {
     return Number.NaN;
   }
 }
+
+/** The machine's CPU time counters (all cores) from /proc/stat, in clock ticks. */
+export interface CpuTimes {
+  total: number;
+  idle: number;
+  steal: number;
+}
+
+export function cpuTimes(): CpuTimes | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    // cpu user nice system idle iowait irq softirq steal guest guest_nice
+    const fields = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    if (fields.length < 8 || fields.some((f) => !Number.isFinite(f))) return undefined;
+    const [, , , idle = 0, iowait = 0, , , steal = 0] = fields;
+    return { total: fields.reduce((a, b) => a + b, 0), idle: idle + iowait, steal };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Between two readings: the share of the CPUs' time the hypervisor gave to
+ * other guests (steal) and the share left idle. On a shared virtual machine a
+ * high steal means every process here ran slower than the code would on its
+ * own cores, whatever this machine's load average says.
+ */
+export function cpuShares(before: CpuTimes | undefined, after: CpuTimes | undefined) {
+  if (!before || !after || after.total <= before.total) return undefined;
+  const span = after.total - before.total;
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  return {
+    steal: round((after.steal - before.steal) / span),
+    idle: round((after.idle - before.idle) / span),
+  };
+}
