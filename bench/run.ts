@@ -131,7 +131,7 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
     return ordersBenchmark({
       runDir,
       prefix: prefix('orders'),
-      rates: quick ? [10, 20] : [10, 25, 50, 100, 150, 200, 300],
+      rates: quick ? [5, 10] : [5, 10, 15, 20, 30, 50, 100, 150, 200],
       stepSeconds: quick ? 5 : 20,
       latencySeconds: quick ? 5 : 30,
       confirmBoundMs: 2000,

@@ -31,6 +31,7 @@ export async function startBenchStack(options: {
   env?: Record<string, string>;
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   runtime?: 'source' | 'compiled';
+  nodeArgs?: Partial<Record<ServiceName, string[]>>;
 }): Promise<BenchStack> {
   const list = await Promise.all(databaseServices.map((name) => createServiceDatabase(name)));
   const databases = Object.fromEntries(databaseServices.map((name, i) => [name, list[i]!])) as Record<
@@ -60,6 +61,7 @@ export async function startBenchStack(options: {
     env: { NODE_ENV: 'production', ...options.env },
     ...(options.serviceEnv ? { serviceEnv: options.serviceEnv } : {}),
     ...(options.runtime ? { runtime: options.runtime } : {}),
+    ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
   });
   try {
     await stack.start({ migrate: false });

@@ -21,6 +21,8 @@ export interface StackOptions extends StackSettings {
   watch?: boolean;
   /** How the services run (ServiceProcessOptions.runtime); source by default. */
   runtime?: 'source' | 'compiled';
+  /** Flags for node per service (ServiceProcessOptions.nodeArgs). */
+  nodeArgs?: Partial<Record<ServiceName, string[]>>;
   /** Pretty-printed logs to a stream (per service), or raw JSON logs into files in this directory. */
   logs: { pretty: (name: ServiceName) => Writable } | { dir: string };
   seed?: SeedOptions | false;
@@ -41,6 +43,7 @@ export class Stack {
           port: options.ports[name],
           watch: options.watch ?? false,
           ...(options.runtime ? { runtime: options.runtime } : {}),
+          ...(options.nodeArgs?.[name] ? { nodeArgs: options.nodeArgs[name] } : {}),
           log:
             'dir' in options.logs
               ? { file: join(options.logs.dir, `${name}.log`) }
