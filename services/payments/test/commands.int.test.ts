@@ -2,12 +2,11 @@
 // migrations) and the real provider simulator over HTTP on loopback.
 import { randomUUID } from 'node:crypto';
 import { createServiceDatabase, eventually, type TestDatabase, testLogger } from '@shop/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { compensatePayment } from '../src/compensation.js';
 import { createPrisma, type PrismaClient } from '../src/db.js';
 import { paymentHandlers } from '../src/handlers.js';
 import { authorizePayment, capturePayment } from '../src/payments.js';
-import { providerCallBudgetMs } from '../src/provider/budget.js';
 import type { PaymentProvider } from '../src/provider/client.js';
 import {
   authorizeCommand,
@@ -145,12 +144,18 @@ describe('authorize', () => {
     });
 
     const first = authorizeCommand({ token: 'tok_timeout' });
-    let started = performance.now();
+    const callsBefore = simulator.calls.length;
+    const started = performance.now();
     expect(await authorize(provider, first)).toEqual(unavailable(first.orderId));
     const elapsed = performance.now() - started;
+    // Each attempt waited out its own timeout...
     expect(elapsed).toBeGreaterThanOrEqual(3 * timeoutMs - 10);
-    // Every attempt and the longest waits between them, plus slack for a busy 2-core machine.
-    expect(elapsed).toBeLessThan(providerCallBudgetMs(timeoutMs, 2) + 1500);
+    // ...and the budget is counted in attempts, not read off a clock that a busy host
+    // stretches: the first try and two retries, then it gave up.
+    expect(await sample(metrics, 'http_client_requests_total', { outcome: 'timeout' })).toBe(3);
+    // (The provider runs in this process: on a starved host its read of the last request
+    // may come after the client's timeout fired.)
+    await vi.waitFor(() => expect(simulator.calls.length - callsBefore).toBe(3));
     expect(await paymentOf(first.orderId)).toMatchObject({ status: 'UNKNOWN' });
     expect(provider.breakerState).toBe('closed'); // 3 failures: below the breaker's volume threshold of 5
 
@@ -163,9 +168,10 @@ describe('authorize', () => {
     // While open, nothing reaches the provider, and even a good card gets UNAVAILABLE at once.
     const before = simulator.calls.length;
     const third = authorizeCommand({ token: 'tok_visa' });
-    started = performance.now();
     expect(await authorize(provider, third)).toEqual(unavailable(third.orderId));
-    expect(performance.now() - started).toBeLessThan(2 * timeoutMs); // not one attempt's deadline, let alone three
+    // Fast means no attempt at all: no request sent, so no deadline waited for (counted, not
+    // timed, so a starved host cannot fail it).
+    expect(await sample(metrics, 'http_client_requests_total', { outcome: 'timeout' })).toBe(5);
     expect(simulator.calls.length).toBe(before);
     expect(
       await sample(metrics, 'http_client_requests_total', { outcome: 'breaker-open' }),
