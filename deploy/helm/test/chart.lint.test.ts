@@ -233,30 +233,32 @@ describe.concurrent('generated secrets', () => {
 describe.concurrent('the load generator (load.enabled)', () => {
   // biome-ignore lint/suspicious/noExplicitAny: rendered manifests, checked field by field below
   type Manifest = any;
-  const render = async (extra: string[]): Promise<Manifest[]> =>
-    parseAllDocuments(await template('defaults', 'upgrade', extra))
+  /** The default values, upgraded, with these `--set`s. */
+  const render = async (sets: Record<string, string> = {}): Promise<Manifest[]> =>
+    parseAllDocuments(
+      await template(
+        'defaults',
+        'upgrade',
+        Object.entries(sets).flatMap(([key, value]) => ['--set', `${key}=${value}`]),
+      ),
+    )
       .map((d) => d.toJS())
       .filter(Boolean);
   const loadDeployment = (docs: Manifest[]) =>
     docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'shop-load');
 
   it('is off by default', async () => {
-    expect(loadDeployment(await render([]))).toBeUndefined();
+    expect(loadDeployment(await render())).toBeUndefined();
   });
 
   it('runs one generator against the active gateway, signed in as the seeded admin, and lets it drain on SIGTERM', async () => {
-    const docs = await render([
-      '--set',
-      'load.enabled=true',
-      '--set',
-      'load.rate=2.5',
-      '--set',
-      'load.drain=45s',
-      '--set',
-      'load.customers=30',
-      '--set',
-      'load.extraArgs={--seed=7}',
-    ]);
+    const docs = await render({
+      'load.enabled': 'true',
+      'load.rate': '2.5',
+      'load.drain': '45s',
+      'load.customers': '30',
+      'load.extraArgs': '{--seed=7}',
+    });
     const deployment = loadDeployment(docs);
     expect(deployment.spec).toMatchObject({ replicas: 1, strategy: { type: 'Recreate' } });
     const pod = deployment.spec.template.spec;
@@ -285,12 +287,10 @@ describe.concurrent('the load generator (load.enabled)', () => {
   });
 
   it('is admitted to the gateway when networkPolicy.gatewayFrom narrows who may call it', async () => {
-    const docs = await render([
-      '--set',
-      'load.enabled=true',
-      '--set',
-      'networkPolicy.gatewayFrom[0].ipBlock.cidr=10.0.0.0/8',
-    ]);
+    const docs = await render({
+      'load.enabled': 'true',
+      'networkPolicy.gatewayFrom[0].ipBlock.cidr': '10.0.0.0/8',
+    });
     const policy = docs.find((d) => d.kind === 'NetworkPolicy' && d.metadata.name === 'shop-gateway');
     expect(policy.spec.ingress[0].from).toEqual([
       { ipBlock: { cidr: '10.0.0.0/8' } },
