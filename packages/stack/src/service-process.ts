@@ -20,6 +20,8 @@ export interface ServiceProcessOptions {
    * memory that tsx would inflate.
    */
   runtime?: 'source' | 'compiled';
+  /** Flags for node itself, before the module (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+  nodeArgs?: string[];
   /** Where the service's log lines go: a pretty printer, or a file for tests. */
   log: { stream: Writable } | { file: string };
 }
@@ -54,9 +56,10 @@ export class ServiceProcess {
   }
 
   start(): void {
-    const { name, env, watch, runtime = 'source' } = this.options;
-    const args =
-      runtime === 'compiled'
+    const { name, env, watch, runtime = 'source', nodeArgs = [] } = this.options;
+    const args = [
+      ...nodeArgs,
+      ...(runtime === 'compiled'
         ? ['--import', '@shop/platform/instrument', 'dist/main.js']
         : [
             ...(watch
@@ -66,7 +69,8 @@ export class ServiceProcess {
             '--import',
             '@shop/platform/instrument',
             'src/main.ts',
-          ];
+          ]),
+    ];
     const child = spawn(process.execPath, args, {
       cwd: join(repoRoot, 'services', name),
       env: { ...process.env, ...env, FORCE_COLOR: '0' },
