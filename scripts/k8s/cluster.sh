@@ -117,7 +117,15 @@ start_component() {
 	k8s_log "$name: starting (log: $LOGS/$name.log)"
 	printf '\n=== %s starting: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >>"$LOGS/$name.log"
 	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
-	echo $! >"$K8S_RUN_DIR/$name.pid"
+	local pid=$! i
+	echo "$pid" >"$K8S_RUN_DIR/$name.pid"
+	# Until setsid has exec'd the binary, /proc shows setsid (or bash) under that PID, and
+	# wait_for would take the component for dead; on a starved machine that takes a while.
+	for ((i = 0; i < 100; i++)); do
+		live_pid "$name" >/dev/null && return 0
+		[[ -d /proc/$pid ]] || return 0 # it died at once: wait_for reports that, with the log
+		sleep 0.1
+	done
 }
 
 # wait_for NAME DESCRIPTION COMMAND...: polls COMMAND until it succeeds; fails
