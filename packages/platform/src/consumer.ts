@@ -6,9 +6,28 @@
 // message that is not valid at all goes there at once. A database or network
 // outage is not the message's fault: those are retried for as long as it takes,
 // holding the partition, so nothing is dead-lettered because Postgres restarted.
+//
+// With `batchSize` above 1 the consumer handles what one fetch brought from a
+// partition in chunks, each in ONE transaction: one BEGIN and COMMIT (one WAL
+// flush), one lock statement and one processed_messages insert for the chunk.
+// That is what lets a busy consumer keep up. If anything in the chunk fails, the
+// transaction is rolled back whole and the chunk is handled again one message at
+// a time, so the retries, the outage handling and the dead letters above apply
+// to the one message at fault and nothing else changes. A chunk holds every row
+// lock its messages take until it commits, so batching is only for consumers
+// whose messages lock only their own aggregate (the partition key); two chunks
+// locking shared rows in different orders would deadlock.
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { DEAD_LETTER_TOPIC, type Message, type MessageType, parseMessage, type Topic } from '@shop/contracts';
-import type { Consumer, EachMessagePayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type {
+  Consumer,
+  EachBatchPayload,
+  EachMessagePayload,
+  IHeaders,
+  Kafka,
+  KafkaMessage,
+  Producer,
+} from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { type BackoffPolicy, fullJitterDelay, sleep } from './backoff.js';
 import type { Logger } from './logging.js';
@@ -45,6 +64,11 @@ export interface IdempotentConsumerOptions<Tx extends SqlTransaction> {
   /** Backoff while the infrastructure is down (no attempt limit). */
   outageBackoff?: BackoffPolicy;
   partitionsConsumedConcurrently?: number;
+  /**
+   * Up to this many messages of one partition are handled in one transaction (see the top of
+   * this file for when that is safe). 1, the default, is a transaction per message.
+   */
+  batchSize?: number;
   fromBeginning?: boolean;
   /** Prepended to every topic name, the dead-letter topic included. */
   topicPrefix?: string;
@@ -107,7 +131,7 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
         () =>
           new Histogram({
             name: 'consumer_handle_duration_seconds',
-            help: 'Time to handle one message, retries included.',
+            help: 'Time to handle one message, retries included (in a batch: the time of its whole batch).',
             labelNames: ['group'],
             buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
             registers: [registry],
@@ -123,10 +147,19 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
       topics: this.#options.topics.map((topic) => prefix + topic),
       fromBeginning: this.#options.fromBeginning ?? true,
     });
-    await this.#consumer.run({
-      partitionsConsumedConcurrently: this.#options.partitionsConsumedConcurrently ?? 3,
-      eachMessage: (payload) => this.#consume(payload),
-    });
+    const partitionsConsumedConcurrently = this.#options.partitionsConsumedConcurrently ?? 3;
+    if ((this.#options.batchSize ?? 1) > 1) {
+      await this.#consumer.run({
+        partitionsConsumedConcurrently,
+        eachBatchAutoResolve: false,
+        eachBatch: (payload) => this.#consumeBatch(payload),
+      });
+    } else {
+      await this.#consumer.run({
+        partitionsConsumedConcurrently,
+        eachMessage: (payload) => this.#consume(payload),
+      });
+    }
   }
 
   /** Stops after the messages in hand; an outage retry in progress is abandoned and redelivered later. */
@@ -146,7 +179,12 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
     return { group: this.#options.groupId };
   };
 
-  async #consume({ topic, partition, message, heartbeat }: EachMessagePayload): Promise<void> {
+  async #consume({
+    topic,
+    partition,
+    message,
+    heartbeat,
+  }: Pick<EachMessagePayload, 'topic' | 'partition' | 'message' | 'heartbeat'>): Promise<void> {
     const stopTimer = this.#duration?.startTimer({ group: this.#options.groupId });
     const parsed = parseMessage(message.value);
     if (!parsed.ok) {
@@ -162,6 +200,24 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
       stopTimer?.();
       return;
     }
+    const { span, active } = this.#startSpan(topic, envelope, message);
+    try {
+      const outcome = await context.with(active, () =>
+        this.#handleWithRetries(envelope, handler, topic, partition, message, heartbeat),
+      );
+      span.setAttribute('shop.outcome', outcome);
+      this.#count(envelope.type, outcome);
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw error;
+    } finally {
+      span.end();
+      stopTimer?.();
+    }
+  }
+
+  #startSpan(topic: string, envelope: Message, message: KafkaMessage) {
     const parent = contextFromTraceparent(envelope.traceparent);
     const span = tracer.startSpan(
       `${topic} process`,
@@ -184,19 +240,111 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
       },
       parent,
     );
+    return { span, active: trace.setSpan(parent, span) };
+  }
+
+  /** What one fetch brought from a partition, in chunks of `batchSize`, each chunk in one transaction. */
+  async #consumeBatch({
+    batch,
+    resolveOffset,
+    heartbeat,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> {
+    const size = this.#options.batchSize ?? 1;
+    for (let start = 0; start < batch.messages.length; start += size) {
+      // A rebalance took the partition away, or the consumer is stopping: the rest is redelivered.
+      if (!isRunning() || isStale()) return;
+      const chunk = batch.messages.slice(start, start + size);
+      await this.#consumeChunk(batch.topic, batch.partition, chunk, heartbeat);
+      resolveOffset(chunk.at(-1)!.offset);
+      await heartbeat();
+    }
+  }
+
+  async #consumeChunk(
+    topic: string,
+    partition: number,
+    messages: KafkaMessage[],
+    heartbeat: () => Promise<void>,
+  ): Promise<void> {
+    const one = (message: KafkaMessage) => this.#consume({ topic, partition, message, heartbeat });
+    const work: { message: KafkaMessage; envelope: Message; handler: MessageHandler<MessageType, Tx> }[] = [];
+    for (const message of messages) {
+      const parsed = parseMessage(message.value);
+      const handler = parsed.ok
+        ? (this.#options.handlers[parsed.message.type] as MessageHandler<MessageType, Tx> | undefined)
+        : undefined;
+      if (parsed.ok && handler) work.push({ message, envelope: parsed.message, handler });
+    }
+    if (work.length < 2 || !(await this.#handleTogether(topic, work))) {
+      for (const message of messages) await one(message);
+      return;
+    }
+    // The chunk committed; what was left out of it is dead-lettered or ignored, as one at a time would.
+    const handled = new Set(work.map((w) => w.message));
+    for (const message of messages) if (!handled.has(message)) await one(message);
+  }
+
+  /**
+   * Handles a chunk's messages in one transaction, in offset order. Returns false, having
+   * changed nothing, if any of it failed: the caller then handles them one at a time.
+   */
+  async #handleTogether(
+    topic: string,
+    work: { message: KafkaMessage; envelope: Message; handler: MessageHandler<MessageType, Tx> }[],
+  ): Promise<boolean> {
+    const { groupId } = this.#options;
+    const started = performance.now();
+    const traced = work.map((w) => ({ ...w, ...this.#startSpan(topic, w.envelope, w.message) }));
     try {
-      const outcome = await context.with(trace.setSpan(parent, span), () =>
-        this.#handleWithRetries(envelope, handler, topic, partition, message, heartbeat),
-      );
-      span.setAttribute('shop.outcome', outcome);
-      this.#count(envelope.type, outcome);
+      const outcomes = await this.#options.runInTransaction(async (tx) => {
+        // The per-key locks one at a time takes, here in a fixed order so two chunks cannot deadlock,
+        // then the processed rows, in one statement.
+        const inserted = await tx.$queryRawUnsafe<{ id: string }[]>(
+          `WITH locked AS MATERIALIZED (
+             SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) AS n
+               FROM (SELECT DISTINCT k FROM unnest($1::text[]) AS k ORDER BY k) AS keys)
+           INSERT INTO processed_messages (consumer_group, message_id)
+           SELECT $2, id FROM locked, unnest($3::uuid[]) AS id
+           ON CONFLICT DO NOTHING RETURNING message_id::text AS id`,
+          work.map((w) => `${groupId}:${w.envelope.key}`),
+          groupId,
+          work.map((w) => w.envelope.id),
+        );
+        const fresh = new Set(inserted.map((row) => row.id));
+        const outcomes: Outcome[] = [];
+        for (const { envelope, handler, active } of traced) {
+          // delete: the same message twice in one chunk (a relay re-sent it) is handled once.
+          if (!fresh.delete(envelope.id)) {
+            outcomes.push('duplicate');
+            continue;
+          }
+          const log = this.#log.child({ messageId: envelope.id, type: envelope.type, key: envelope.key });
+          await context.with(active, () => handler(envelope, { tx, log }));
+          outcomes.push('handled');
+        }
+        return outcomes;
+      });
+      // Every message of the chunk waited for the whole chunk: that is its handling time.
+      const seconds = (performance.now() - started) / 1000;
+      traced.forEach(({ envelope, span }, i) => {
+        span.setAttribute('shop.outcome', outcomes[i]!);
+        span.setAttribute('shop.batch.size', work.length);
+        this.#count(envelope.type, outcomes[i]!);
+        this.#duration?.observe({ group: groupId }, seconds);
+      });
+      return true;
     } catch (error) {
-      span.recordException(error as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR });
-      throw error;
+      if (this.#stopController.signal.aborted) throw error;
+      this.#log.info(
+        { err: error, messages: work.length },
+        'handling a batch failed; handling its messages one at a time',
+      );
+      for (const { span } of traced) span.setAttribute('shop.batch.retried_alone', true);
+      return false;
     } finally {
-      span.end();
-      stopTimer?.();
+      for (const { span } of traced) span.end();
     }
   }
 
@@ -218,12 +366,12 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
           // One aggregate's messages are handled one at a time in this group, even when a
           // rebalance or a restart briefly hands its partition to a second delivery while
           // the first is still in flight (the second waits here, then finds it processed).
-          await tx.$executeRawUnsafe(
-            'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))',
-            `${groupId}:${envelope.key}`,
-          );
+          // One statement: the lock is taken (the CTE runs first) before the row is written.
           const fresh = await tx.$executeRawUnsafe(
-            'INSERT INTO processed_messages (consumer_group, message_id) VALUES ($1, $2::uuid) ON CONFLICT DO NOTHING',
+            `WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0)))
+             INSERT INTO processed_messages (consumer_group, message_id)
+             SELECT $2, $3::uuid FROM locked ON CONFLICT DO NOTHING`,
+            `${groupId}:${envelope.key}`,
             groupId,
             envelope.id,
           );

@@ -15,9 +15,10 @@ import { type BackoffPolicy, fullJitterDelay, sleep } from './backoff.js';
 import type { Logger } from './logging.js';
 import { Counter, Histogram, metric } from './metrics.js';
 
-/** The part of a transaction client the outbox needs (a Prisma transaction client fits). */
+/** The part of a transaction client the outbox and the consumers need (a Prisma transaction client fits). */
 export interface SqlTransaction {
   $executeRawUnsafe(query: string, ...values: unknown[]): Promise<number>;
+  $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T>;
 }
 
 export const OUTBOX_CHANNEL = 'outbox';

@@ -19,6 +19,8 @@ export interface ConsumerSpec<Tx extends SqlTransaction> {
   topics: readonly Topic[];
   handlers: MessageHandlers<Tx>;
   partitionsConsumedConcurrently?: number;
+  /** Messages of one partition handled per transaction (IdempotentConsumerOptions.batchSize). */
+  batchSize?: number;
 }
 
 export interface MessagingOptions<Tx extends SqlTransaction> {
@@ -83,6 +85,7 @@ export async function startMessaging<Tx extends SqlTransaction>(
         ...(spec.partitionsConsumedConcurrently
           ? { partitionsConsumedConcurrently: spec.partitionsConsumedConcurrently }
           : {}),
+        ...(spec.batchSize ? { batchSize: spec.batchSize } : {}),
       }),
   );
   for (const consumer of consumers) {

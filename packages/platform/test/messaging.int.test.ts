@@ -28,8 +28,9 @@ import {
   OutboxRelay,
 } from '../src/index.js';
 
+// txid: which transaction wrote the effect, to see messages handled together.
 const EFFECTS_SQL =
-  'CREATE TABLE effects (message_id UUID NOT NULL, order_id UUID NOT NULL, seq INT NOT NULL)';
+  'CREATE TABLE effects (message_id UUID NOT NULL, order_id UUID NOT NULL, seq INT NOT NULL, txid BIGINT NOT NULL DEFAULT txid_current())';
 const logger = testLogger();
 const kafka = testKafka('messaging-test');
 const prefixes: string[] = [];
@@ -145,6 +146,7 @@ describe('idempotent consumer', () => {
     groupId: string,
     h: MessageHandlers<PgTransaction>,
     metrics = createRegistry('test'),
+    batchSize = 1,
   ) {
     const consumer = new IdempotentConsumer<PgTransaction>({
       kafka,
@@ -159,6 +161,7 @@ describe('idempotent consumer', () => {
       backoff: { baseMs: 10, capMs: 50 },
       outageBackoff: { baseMs: 10, capMs: 100 },
       topicPrefix: prefix,
+      batchSize,
     });
     await consumer.start();
     stoppers.push(() => consumer.stop());
@@ -166,8 +169,8 @@ describe('idempotent consumer', () => {
   }
 
   async function effectsFor(orderId: string) {
-    return db.query<{ message_id: string; seq: number }>(
-      'SELECT message_id, seq FROM effects WHERE order_id = $1',
+    return db.query<{ message_id: string; seq: number; txid: string }>(
+      'SELECT message_id, seq, txid FROM effects WHERE order_id = $1',
       [orderId],
     );
   }
@@ -342,5 +345,86 @@ describe('idempotent consumer', () => {
     expect(killed).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await effectsFor(orderId)).toHaveLength(1);
+  });
+
+  describe('in batches', () => {
+    // One send: the messages reach the consumer in one fetch, as they do under load.
+    const sendAll = (messages: Message[]) =>
+      producer.send({
+        topic: `${prefix}inventory.replies`,
+        messages: messages.map((m) => ({ key: m.key, value: JSON.stringify(m) })),
+      });
+
+    it('handles a fetch together, in order per key, each message once, a copy in the same batch included', async () => {
+      await freshTopics('batch');
+      const metrics = createRegistry('test');
+      await startConsumer('batch', handlers(), metrics, 10);
+      const keys = Array.from({ length: 3 }, () => randomUUID());
+      const sent = new Map<string, string[]>(keys.map((key) => [key, []]));
+      const messages: Message[] = [];
+      for (let i = 0; i < 60; i++) {
+        const message = released(keys[i % keys.length]!);
+        sent.get(message.key)?.push(message.id);
+        messages.push(message);
+        // A relay that crashed after publishing sends a message again, right behind itself.
+        if (i % 20 === 7) messages.push(message);
+      }
+      await sendAll(messages);
+      await eventually(
+        async () => {
+          const rows = await Promise.all(keys.map(effectsFor));
+          return rows.every((r) => r.length === 20) ? rows : undefined;
+        },
+        { timeoutMs: 30_000, what: 'every message handled' },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const rows = await Promise.all(keys.map(effectsFor));
+      for (const [i, key] of keys.entries()) {
+        const handled = rows[i]!.sort((a, b) => a.seq - b.seq).map((row) => row.message_id);
+        expect(handled).toEqual(sent.get(key));
+      }
+      // Handled together: far fewer transactions than messages, none larger than the batch size.
+      const perTx = new Map<string, number>();
+      for (const row of rows.flat()) perTx.set(row.txid, (perTx.get(row.txid) ?? 0) + 1);
+      expect(perTx.size).toBeLessThan(30);
+      expect(Math.max(...perTx.values())).toBeLessThanOrEqual(10);
+      const counted = await metrics.getSingleMetricAsString('consumer_messages_total');
+      expect(counted).toMatch(/type="stock.released",outcome="duplicate"[^}]*} 3$/m);
+      expect(counted).toMatch(/type="stock.released",outcome="handled"[^}]*} 60$/m);
+    });
+
+    it('rolls a failing batch back and handles it one at a time: the poison dead-lettered, the rest once', async () => {
+      await freshTopics('batch-poison');
+      const key = randomUUID();
+      const [a, b, poison, c] = Array.from({ length: 4 }, () => released(key));
+      let poisonAttempts = 0;
+      await startConsumer(
+        'batch-poison',
+        handlers(async (message) => {
+          if (message.id === poison!.id) {
+            poisonAttempts++;
+            throw new Error('this message breaks the handler');
+          }
+        }),
+        createRegistry('test'),
+        10,
+      );
+      await sendAll([a!, b!, poison!, c!, released(randomUUID())]);
+      const dead = await collect(kafka, `${prefix}${DEAD_LETTER_TOPIC}`, (m) =>
+        m.some((x) => x.value?.includes(poison!.id)),
+      );
+      expect(dead.find((m) => m.value?.includes(poison!.id))?.headers).toMatchObject({
+        'dlq-error': 'Error: this message breaks the handler',
+        'dlq-attempts': '3',
+      });
+      // Once in the batch, then the three attempts of its own.
+      expect(poisonAttempts).toBe(4);
+      await eventually(async () => ((await effectsFor(key)).length === 3 ? true : undefined), {
+        what: 'the other messages handled',
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const handled = (await effectsFor(key)).sort((x, y) => x.seq - y.seq).map((row) => row.message_id);
+      expect(handled).toEqual([a!.id, b!.id, c!.id]);
+    });
   });
 });

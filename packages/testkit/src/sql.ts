@@ -4,6 +4,7 @@ import type pg from 'pg';
 
 export interface PgTransaction {
   $executeRawUnsafe(query: string, ...values: unknown[]): Promise<number>;
+  $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T>;
   query: pg.PoolClient['query'];
 }
 
@@ -17,6 +18,8 @@ export function pgTransactions(pool: pg.Pool) {
       await client.query('BEGIN');
       const tx: PgTransaction = {
         $executeRawUnsafe: async (query, ...values) => (await client.query(query, values)).rowCount ?? 0,
+        $queryRawUnsafe: async <T>(query: string, ...values: unknown[]) =>
+          (await client.query(query, values)).rows as T,
         query: client.query.bind(client) as pg.PoolClient['query'],
       };
       const result = await work(tx);
