@@ -19,5 +19,10 @@ export const ordersEnv = serviceEnv
     SAGA_COMPENSATION_MAX_BACKOFF: duration.prefault('60s'),
     /** How often overdue steps are looked for. */
     SAGA_SWEEP_INTERVAL: duration.prefault('500ms'),
+    /**
+     * Up to this many replies of one partition are applied in one transaction (1: one each).
+     * Safe because a reply locks only its own order, the partition key.
+     */
+    SAGA_BATCH_SIZE: z.coerce.number().int().min(1).max(500).default(20),
   });
 export type OrdersConfig = z.infer<typeof ordersEnv>;

@@ -61,6 +61,7 @@ await serviceMain(async () => {
         groupId: 'orders',
         topics: ['inventory.replies', 'payments.replies', 'users.events'],
         handlers: saga.handlers(),
+        batchSize: config.SAGA_BATCH_SIZE,
       },
     ],
     start: () => {
