@@ -12,11 +12,13 @@ import type { Prisma } from './generated/prisma/client.js';
  * one after the other: what was decided on is still true when it is written.
  */
 export async function lockPayment(tx: Transaction, orderId: string): Promise<Payment | undefined> {
-  const locked = await tx.$queryRaw<{ found: number }[]>`
-    SELECT 1 AS found FROM payments WHERE order_id = ${orderId}::uuid FOR UPDATE`;
-  if (locked.length === 0) return undefined;
-  // Read through the model (not the raw row) for its types; the row is ours until commit.
-  return tx.payment.findUniqueOrThrow({ where: { orderId } });
+  // Plain SQL: this runs for every command, and a Prisma model query costs several times
+  // the CPU of the same statement (bench/FINDINGS.md).
+  const rows = await tx.$queryRaw<Payment[]>`
+    SELECT id, order_id AS "orderId", status, user_id AS "userId", amount_cents AS "amountCents",
+           currency, provider_authorization_id AS "providerAuthorizationId"
+      FROM payments WHERE order_id = ${orderId}::uuid FOR UPDATE`;
+  return rows[0];
 }
 
 /** Locks the order's payment, first creating it as `initial` when the order has none. */

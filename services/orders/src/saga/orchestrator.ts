@@ -43,6 +43,7 @@ interface LockedOrder {
   stepAttempts: number;
   traceparent: string | null;
   createdAt: Date;
+  items: { productId: string; quantity: number }[];
 }
 
 export class OrderSaga {
@@ -114,13 +115,19 @@ export class OrderSaga {
 
   /** Applies one input to an order's saga inside the caller's transaction; returns whether anything changed. */
   async apply(tx: Transaction, orderId: string, input: SagaInput, cause: string): Promise<boolean> {
+    // Plain SQL, three statements with the outbox's: this runs for every reply of every order,
+    // and a Prisma model query costs several times the CPU of the same SQL (bench/FINDINGS.md).
     const rows = await tx.$queryRaw<LockedOrder[]>`
-      SELECT id, user_id AS "userId", status, saga_step AS "sagaStep", cancellation_reason AS "cancellationReason",
-             total_cents AS "totalCents", currency, payment_token AS "paymentToken", step_attempts AS "stepAttempts",
-             traceparent, created_at AS "createdAt"
-        FROM orders
-       WHERE id = ${orderId}::uuid
-       FOR UPDATE`;
+      SELECT o.id, o.user_id AS "userId", o.status, o.saga_step AS "sagaStep",
+             o.cancellation_reason AS "cancellationReason", o.total_cents AS "totalCents", o.currency,
+             o.payment_token AS "paymentToken", o.step_attempts AS "stepAttempts", o.traceparent,
+             o.created_at AS "createdAt",
+             (SELECT coalesce(json_agg(json_build_object('productId', i.product_id, 'quantity', i.quantity)
+                                       ORDER BY i.product_id), '[]'::json)
+                FROM order_items i WHERE i.order_id = o.id) AS items
+        FROM orders o
+       WHERE o.id = ${orderId}::uuid
+       FOR UPDATE OF o`;
     const order = rows[0];
     if (!order) {
       this.logger.warn({ orderId, cause }, 'saga input for an unknown order; ignored');
@@ -131,14 +138,10 @@ export class OrderSaga {
       status: order.status,
       cancellationReason: order.cancellationReason,
     };
-    const items = await tx.orderItem.findMany({
-      where: { orderId },
-      select: { productId: true, quantity: true },
-    });
     const facts: OrderFacts = {
       orderId,
       userId: order.userId,
-      items,
+      items: order.items,
       totalCents: order.totalCents,
       currency: order.currency.trim(),
       paymentToken: order.paymentToken,
@@ -152,20 +155,24 @@ export class OrderSaga {
       decision.state.status === 'PENDING'
         ? deadlineFor(decision.state.step, attempts, this.timeouts, new Date())
         : null;
-    await tx.order.update({
-      where: { id: orderId },
-      data: {
-        status: decision.state.status,
-        sagaStep: decision.state.step,
-        cancellationReason: decision.state.cancellationReason,
-        stepAttempts: attempts,
-        ...(stepChanged || decision.restartDeadline || deadline === null ? { stepDeadline: deadline } : {}),
-      },
-    });
+    const newDeadline = stepChanged || decision.restartDeadline || deadline === null;
+    // The order's new state and, when the step changed, its history row, in one statement.
+    await tx.$executeRaw`
+      WITH changed AS (
+        UPDATE orders
+           SET status = ${decision.state.status}::order_status,
+               saga_step = ${decision.state.step}::saga_step,
+               cancellation_reason = ${decision.state.cancellationReason}::cancellation_reason,
+               step_attempts = ${attempts},
+               step_deadline = CASE WHEN ${newDeadline}::boolean THEN ${deadline}::timestamptz ELSE step_deadline END,
+               updated_at = now()
+         WHERE id = ${orderId}::uuid
+        RETURNING id)
+      INSERT INTO saga_transitions (order_id, from_step, to_step, cause)
+      SELECT id, ${state.step}::saga_step, ${decision.state.step}::saga_step, ${cause}
+        FROM changed
+       WHERE ${stepChanged}::boolean`;
     if (stepChanged) {
-      await tx.sagaTransition.create({
-        data: { orderId, fromStep: state.step, toStep: decision.state.step, cause },
-      });
       this.#transitions?.inc({ to_step: decision.state.step, cause: cause.split(':')[0] });
     }
     if (decision.state.status !== 'PENDING') {
