@@ -1,6 +1,7 @@
 // `make chaos`: the chaos scenario from the command line; exits 1 when an invariant is violated.
 import { parseArgs } from 'node:util';
 import { parseDuration } from '@shop/load';
+import { buildServices } from './build.js';
 import { chaosVictims, defaultChaosInfra, formatChaosReport, runChaos } from './chaos.js';
 import type { ServiceName } from './services.js';
 
@@ -25,6 +26,8 @@ Usage: make chaos [CHAOS_FLAGS="..."]
   --settle D        time allowed to settle afterwards (3m)
   --seed N          random seed for the faults and the load
   --keep-infra      leave the private Postgres and Kafka running (faster next run)
+  --source          run the services through tsx, as make dev does (default: build
+                    them and run dist/ as their images do, which restarts faster)
   --output json     the report as JSON on stdout (progress on stderr)
 
 Example:
@@ -46,6 +49,7 @@ async function main(): Promise<number> {
         settle: { type: 'string', default: '3m' },
         seed: { type: 'string' },
         'keep-infra': { type: 'boolean', default: false },
+        source: { type: 'boolean', default: false },
         output: { type: 'string', default: 'text' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -77,6 +81,7 @@ async function main(): Promise<number> {
       seed: values.seed ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31),
       infra: defaultChaosInfra,
       keepInfra: values['keep-infra'],
+      runtime: values.source ? 'source' : 'compiled',
     };
   } catch (error) {
     process.stderr.write(`error: ${(error as Error).message}\n\n${HELP}`);
@@ -84,6 +89,7 @@ async function main(): Promise<number> {
   }
   const json = values.output === 'json';
   const out = json ? process.stderr : process.stdout;
+  if (options.runtime === 'compiled') await buildServices((line) => out.write(`▸ ${line}\n`));
   const report = await runChaos({ ...options, onProgress: (line) => out.write(`▸ ${line}\n`) });
   if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`\n${formatChaosReport(report)}\n`);

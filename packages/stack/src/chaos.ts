@@ -62,6 +62,8 @@ export interface ChaosOptions {
   infra: ChaosInfraSettings;
   /** Leave the private Postgres and Kafka running afterwards (faster next run). */
   keepInfra: boolean;
+  /** compiled: the services' dist/ (built beforehand), as their images run; source (default): through tsx. */
+  runtime?: 'source' | 'compiled';
   onProgress?: (line: string) => void;
 }
 
@@ -227,6 +229,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     logLevel: 'info',
     logs: { dir: logDir },
     env: { OTEL_SDK_DISABLED: 'true' },
+    ...(options.runtime ? { runtime: options.runtime } : {}),
   });
 
   try {

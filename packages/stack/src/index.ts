@@ -1,3 +1,4 @@
+export * from './build.js';
 export * from './chaos.js';
 export * from './invariants.js';
 export * from './migrate.js';
