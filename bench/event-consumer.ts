@@ -7,7 +7,7 @@ import { createKafka, createLogger, createProducer, IdempotentConsumer } from '@
 import { pgTransactions } from '@shop/testkit';
 import pg from 'pg';
 
-const { DATABASE_URL, KAFKA_BROKERS, TOPIC_PREFIX } = process.env;
+const { DATABASE_URL, KAFKA_BROKERS, TOPIC_PREFIX, BATCH_SIZE = '1' } = process.env;
 if (!DATABASE_URL || !KAFKA_BROKERS || TOPIC_PREFIX === undefined || !process.send) {
   throw new Error('run by bench/events.ts: DATABASE_URL, KAFKA_BROKERS, TOPIC_PREFIX and an IPC channel');
 }
@@ -33,6 +33,7 @@ const consumer = new IdempotentConsumer({
   producer,
   logger,
   runInTransaction: pgTransactions(pool),
+  batchSize: Number(BATCH_SIZE),
   handlers: {
     'stock.released': async (message, { tx }) => {
       batch.push([message.id, performance.timeOrigin + performance.now()]);

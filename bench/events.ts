@@ -28,10 +28,14 @@ export interface EventsOptions {
   rates: number[];
   seconds: number;
   warmupSeconds: number;
+  /** The consumer's batchSize, one full run of the rates each: 1 (a transaction per message) is the baseline. */
+  batchSizes: number[];
   say: (line: string) => void;
 }
 
 export interface EventRun {
+  /** The consumer's batchSize (1: a transaction per message). */
+  batchSize: number;
   offeredPerSecond: number;
   committed: number;
   /** The rate the emitter managed to commit at (below the offered rate when it could not keep up). */
@@ -70,29 +74,47 @@ export async function eventsBenchmark(options: EventsOptions): Promise<EventsRep
   const producer = await createProducer(kafka);
   const relay = new OutboxRelay({ databaseUrl: emitterDb.url, producer, logger, topicPrefix: prefix });
   const handled = new Map<string, number>();
-  const child = fork(join(repoRoot, 'bench/event-consumer.ts'), {
-    execArgv: ['--conditions=source', '--import', 'tsx'],
-    env: {
-      ...process.env,
-      DATABASE_URL: consumerDb.url,
-      KAFKA_BROKERS: infra().kafkaBrokers.join(','),
-      TOPIC_PREFIX: prefix,
-    },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  try {
-    const ready = new Promise<void>((resolve, reject) => {
-      child.on('message', (message: { ready?: boolean; handled?: [string, number][] }) => {
-        if (message.ready) resolve();
-        for (const [id, at] of message.handled ?? []) handled.set(id, at);
-      });
-      child.on('exit', (code) => reject(new Error(`the consumer exited (${code}) before it was ready`)));
+  /** The consuming process, with the consumer's batchSize; resolves once its group is joined. */
+  const startConsumer = async (batchSize: number) => {
+    const child = fork(join(repoRoot, 'bench/event-consumer.ts'), {
+      execArgv: ['--conditions=source', '--import', 'tsx'],
+      env: {
+        ...process.env,
+        DATABASE_URL: consumerDb.url,
+        KAFKA_BROKERS: infra().kafkaBrokers.join(','),
+        TOPIC_PREFIX: prefix,
+        BATCH_SIZE: String(batchSize),
+      },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    await ready;
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    const stop = async () => {
+      child.send({ stop: true });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.on('message', (message: { ready?: boolean; handled?: [string, number][] }) => {
+          if (message.ready) resolve();
+          for (const [id, at] of message.handled ?? []) handled.set(id, at);
+        });
+        child.on('exit', (code) => reject(new Error(`the consumer exited (${code}) before it was ready`)));
+      });
+    } catch (error) {
+      await stop();
+      throw error;
+    }
+    return stop;
+  };
+  let stopConsumer: (() => Promise<void>) | undefined;
+  try {
     relay.start();
-    const measure = async (rate: number): Promise<EventRun> => {
-      say(`events: ${rate} events/s, ${options.warmupSeconds} s warm-up then ${options.seconds} s`);
+    const measure = async (rate: number, batchSize: number): Promise<EventRun> => {
+      say(
+        `events: ${rate} events/s, consumer batch ${batchSize}, ${options.warmupSeconds} s warm-up then ${options.seconds} s`,
+      );
 
       const committedAt = new Map<string, number>();
       const commitTimes: number[] = [];
@@ -139,6 +161,7 @@ export async function eventsBenchmark(options: EventsOptions): Promise<EventsRep
         return at === undefined ? [] : [at - committedAt.get(id)!];
       });
       return {
+        batchSize,
         offeredPerSecond: rate,
         committed: measured.length,
         emittedPerSecond: measured.length / ((lastCommit - firstCommit) / 1000),
@@ -148,19 +171,24 @@ export async function eventsBenchmark(options: EventsOptions): Promise<EventsRep
       };
     };
     const runs: EventRun[] = [];
-    for (const rate of options.rates) {
-      const run = await measure(rate);
-      runs.push(run);
-      say(
-        `events: ${rate}/s offered, ${Math.round(run.emittedPerSecond)}/s committed, commit → handler p50 ${Math.round(run.latency.p50)} ms, p99 ${Math.round(run.latency.p99)} ms`,
-      );
+    for (const batchSize of options.batchSizes) {
+      stopConsumer = await startConsumer(batchSize);
+      for (const rate of options.rates) {
+        const run = await measure(rate, batchSize);
+        runs.push(run);
+        say(
+          `events: ${rate}/s offered, batch ${batchSize}, ${Math.round(run.emittedPerSecond)}/s committed, commit → handler p50 ${Math.round(run.latency.p50)} ms, p99 ${Math.round(run.latency.p99)} ms`,
+        );
+      }
+      await stopConsumer();
+      stopConsumer = undefined;
     }
     return {
       setup: {
         emitter:
           'this process: a pg pool of 8, one transaction per event writing one outbox row (platform enqueue), OutboxRelay (NOTIFY wake-up, batches of up to 200, acks=-1, idempotent producer)',
         consumer:
-          'a child process: IdempotentConsumer (processed_messages row + one INSERT per message in one transaction, pg pool of 6, 3 partitions at a time)',
+          'a child process: IdempotentConsumer (processed_messages row + one INSERT per message, pg pool of 6, 3 partitions at a time), with batchSize 1 (a transaction per message, the baseline) and then in batches (a transaction per chunk of a fetch); the group resumes where the previous run stopped',
         topic: `inventory.replies, ${PARTITIONS} partitions, 5,000 keys`,
         measured: 'handler entry (wall clock, child) minus COMMIT returned (wall clock, emitter)',
         warmupSeconds: options.warmupSeconds,
@@ -169,10 +197,7 @@ export async function eventsBenchmark(options: EventsOptions): Promise<EventsRep
       runs,
     };
   } finally {
-    child.send({ stop: true });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
+    await stopConsumer?.();
     await relay.stop().catch(() => undefined);
     await producer.disconnect().catch(() => undefined);
     await pool.end().catch(() => undefined);

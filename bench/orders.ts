@@ -19,6 +19,7 @@ import { sh } from './lib/proc.js';
 import { type BenchStack, startBenchStack } from './lib/stack.js';
 import { type Latencies, latencies } from './lib/stats.js';
 import { memoryOf, resetPeak } from './lib/system.js';
+import { type StorageReport, storageBenchmark } from './storage.js';
 
 export interface OrdersOptions {
   runDir: string;
@@ -34,6 +35,8 @@ export interface OrdersOptions {
   /** compiled: the services' dist/ JavaScript, as their images run it; source: through tsx. */
   runtime: 'source' | 'compiled';
   pgbenchSeconds: number;
+  /** Rounds of the storage comparison (bench/storage.ts), before the shop starts. */
+  storageRounds: number;
   say: (line: string) => void;
 }
 
@@ -68,6 +71,7 @@ export interface OrdersReport {
   latencyRuns: StepResult[];
   memory: MemoryResult[];
   pgbench: { tps: number; clients: number; scale: number; seconds: number; latencyMs: number } | undefined;
+  storage?: StorageReport;
   profiles?: string;
 }
 
@@ -78,6 +82,13 @@ export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersRep
   const { say } = options;
   const dir = join(options.runDir, 'orders');
   const profileDir = join(dir, 'profiles');
+  say(
+    'orders: one saga step three ways (Prisma models, SQL through Prisma, node-postgres), CPU per transaction',
+  );
+  const storage = await storageBenchmark({ rounds: options.storageRounds, transactionsPerRound: 300, say });
+  say(
+    `orders: ${storage.results.map((r) => `${r.way} ${r.cpuMsPerTransaction.toFixed(2)} ms CPU`).join(', ')} per saga step`,
+  );
   say('orders: starting the shop (fresh databases, own topics)');
   const system = await startBenchStack({
     label: 'orders',
@@ -217,6 +228,7 @@ export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersRep
       latencyRuns,
       memory,
       pgbench,
+      storage,
       ...(options.cpuProfile ? { profiles: profileDir } : {}),
     };
   } finally {

@@ -6,9 +6,10 @@
 //        [--quick] [--rounds 5] [--cpu-prof]
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { buildServices as buildServicesOnce } from '@shop/stack';
 import { repoRoot } from '@shop/testkit';
 import { eventsBenchmark } from './events.js';
 import { gatewayBenchmark } from './gateway.js';
@@ -90,23 +91,12 @@ function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv = pr
 
 const runtime = values.source ? 'source' : 'compiled';
 let built = false;
-/** The services and the packages they import, compiled to dist/ once per run (npm run build). */
+/** The services and the packages they import, compiled to dist/ once per run. */
 async function buildServices(): Promise<void> {
   if (runtime !== 'compiled' || built) return;
-  // npm takes no globs here: every folder of services/, named.
-  const services = readdirSync(join(repoRoot, 'services'), { withFileTypes: true })
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => `services/${entry.name}`);
-  const workspaces = ['packages/contracts', 'packages/platform', ...services];
-  say(`building ${workspaces.join(', ')} (npm run build) to run them as their images do`);
-  const code = await runCommand('npm', [
-    'run',
-    'build',
-    '--if-present',
-    ...workspaces.map((w) => `--workspace=${w}`),
-  ]);
-  if (code !== 0)
-    throw new Error(`npm run build exited with ${code}; run make bench BENCH_FLAGS=--source to skip it`);
+  await buildServicesOnce(say).catch((error: Error) => {
+    throw new Error(`${error.message}; run make bench BENCH_FLAGS=--source to skip the build`);
+  });
   built = true;
 }
 
@@ -137,6 +127,7 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
       confirmBoundMs: 2000,
       cpuProfile: values['cpu-prof']!,
       pgbenchSeconds: quick ? 5 : 15,
+      storageRounds: quick ? 1 : 3,
       runtime,
       say,
     });
@@ -147,6 +138,7 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
       rates: quick ? [500] : [500, 100],
       seconds: quick ? 5 : 20,
       warmupSeconds: quick ? 2 : 5,
+      batchSizes: [1, 20],
       say,
     }),
   cutover: async () => {
