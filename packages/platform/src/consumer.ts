@@ -36,9 +36,17 @@ import type { SqlTransaction } from './outbox.js';
 import { isTransientInfrastructureError } from './retry-policy.js';
 import { contextFromTraceparent, tracer } from './tracing.js';
 
+/** Registers what runs once the transaction has committed, and never if it rolls back. */
+export type AfterCommit = (effect: () => void) => void;
+
 export interface HandlerContext<Tx> {
   tx: Tx;
   log: Logger;
+  /**
+   * Runs `effect` once the transaction has committed, and never if it rolls back: for what
+   * must not count twice when a handling is retried (metrics, for one).
+   */
+  afterCommit: AfterCommit;
 }
 
 export type MessageHandler<T extends MessageType, Tx> = (
@@ -298,6 +306,8 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
     const started = performance.now();
     const traced = work.map((w) => ({ ...w, ...this.#startSpan(topic, w.envelope, w.message) }));
     try {
+      const effects: (() => void)[] = [];
+      const afterCommit = (effect: () => void) => effects.push(effect);
       const outcomes = await this.#options.runInTransaction(async (tx) => {
         // The per-key locks one at a time takes, here in a fixed order so two chunks cannot deadlock,
         // then the processed rows, in one statement.
@@ -321,11 +331,12 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
             continue;
           }
           const log = this.#log.child({ messageId: envelope.id, type: envelope.type, key: envelope.key });
-          await context.with(active, () => handler(envelope, { tx, log }));
+          await context.with(active, () => handler(envelope, { tx, log, afterCommit }));
           outcomes.push('handled');
         }
         return outcomes;
       });
+      runEffects(effects, this.#log);
       // Every message of the chunk waited for the whole chunk: that is its handling time.
       const seconds = (performance.now() - started) / 1000;
       traced.forEach(({ envelope, span }, i) => {
@@ -361,8 +372,10 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
     let attempts = 0;
     let outages = 0;
     for (;;) {
+      // Only the attempt that commits runs its effects.
+      const effects: (() => void)[] = [];
       try {
-        return await this.#options.runInTransaction(async (tx) => {
+        const outcome = await this.#options.runInTransaction(async (tx) => {
           // One aggregate's messages are handled one at a time in this group, even when a
           // rebalance or a restart briefly hands its partition to a second delivery while
           // the first is still in flight (the second waits here, then finds it processed).
@@ -376,9 +389,11 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
             envelope.id,
           );
           if (fresh === 0) return 'duplicate' as const;
-          await handler(envelope, { tx, log });
+          await handler(envelope, { tx, log, afterCommit: (effect) => effects.push(effect) });
           return 'handled' as const;
         });
+        runEffects(effects, log);
+        return outcome;
       } catch (error) {
         if (this.#stopController.signal.aborted) throw error;
         if (isTransientInfrastructureError(error)) {
@@ -453,4 +468,15 @@ export function headerText(headers: IHeaders | undefined, name: string): string 
   if (value === undefined) return undefined;
   const first = Array.isArray(value) ? value[0] : value;
   return first === undefined ? undefined : first.toString();
+}
+
+/** The committed handlings' effects; one that throws is logged, it cannot undo the commit. */
+export function runEffects(effects: readonly (() => void)[], log: Logger): void {
+  for (const effect of effects) {
+    try {
+      effect();
+    } catch (err) {
+      log.warn({ err }, 'an effect after commit failed');
+    }
+  }
 }

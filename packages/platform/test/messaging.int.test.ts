@@ -130,9 +130,14 @@ describe('transactional outbox', () => {
 });
 
 describe('idempotent consumer', () => {
-  const handlers = (onRelease?: (message: Message<'stock.released'>, tx: PgTransaction) => Promise<void>) =>
+  // committed: the ids whose after-commit effect ran, registered before onRelease can throw.
+  const handlers = (
+    onRelease?: (message: Message<'stock.released'>, tx: PgTransaction) => Promise<void>,
+    committed: string[] = [],
+  ) =>
     ({
-      'stock.released': async (message, { tx }) => {
+      'stock.released': async (message, { tx, afterCommit }) => {
+        afterCommit(() => committed.push(message.id));
         await tx.$executeRawUnsafe(
           'INSERT INTO effects (message_id, order_id, seq) VALUES ($1, $2, (SELECT count(*) FROM effects WHERE order_id = $2))',
           message.id,
@@ -262,6 +267,7 @@ describe('idempotent consumer', () => {
     const poison = released(poisonOrder);
     const next = released(poisonOrder);
     let attempts = 0;
+    const committed: string[] = [];
     await startConsumer(
       'poison',
       handlers(async (message) => {
@@ -269,7 +275,7 @@ describe('idempotent consumer', () => {
           attempts++;
           throw new Error('this message breaks the handler');
         }
-      }),
+      }, committed),
     );
     await producer.send({
       topic: `${prefix}inventory.replies`,
@@ -293,6 +299,8 @@ describe('idempotent consumer', () => {
       { what: 'the next message handled' },
     );
     expect((await effectsFor(poisonOrder)).map((row) => row.message_id)).not.toContain(poison.id);
+    // The three rolled-back attempts ran no after-commit effect; the next message's ran once.
+    expect(committed).toEqual([next.id]);
   });
 
   it('dead-letters malformed messages at once with the reason', async () => {
@@ -358,7 +366,8 @@ describe('idempotent consumer', () => {
     it('handles a fetch together, in order per key, each message once, a copy in the same batch included', async () => {
       await freshTopics('batch');
       const metrics = createRegistry('test');
-      await startConsumer('batch', handlers(), metrics, 10);
+      const committed: string[] = [];
+      await startConsumer('batch', handlers(undefined, committed), metrics, 10);
       const keys = Array.from({ length: 3 }, () => randomUUID());
       const sent = new Map<string, string[]>(keys.map((key) => [key, []]));
       const messages: Message[] = [];
@@ -391,6 +400,8 @@ describe('idempotent consumer', () => {
       const counted = await metrics.getSingleMetricAsString('consumer_messages_total');
       expect(counted).toMatch(/type="stock.released",outcome="duplicate"[^}]*} 3$/m);
       expect(counted).toMatch(/type="stock.released",outcome="handled"[^}]*} 60$/m);
+      // Each handled message's after-commit effect ran once, the copies' not at all.
+      expect(committed.sort()).toEqual([...sent.values()].flat().sort());
     });
 
     it('rolls a failing batch back and handles it one at a time: the poison dead-lettered, the rest once', async () => {
@@ -398,6 +409,7 @@ describe('idempotent consumer', () => {
       const key = randomUUID();
       const [a, b, poison, c] = Array.from({ length: 4 }, () => released(key));
       let poisonAttempts = 0;
+      const committed: string[] = [];
       await startConsumer(
         'batch-poison',
         handlers(async (message) => {
@@ -405,7 +417,7 @@ describe('idempotent consumer', () => {
             poisonAttempts++;
             throw new Error('this message breaks the handler');
           }
-        }),
+        }, committed),
         createRegistry('test'),
         10,
       );
@@ -425,6 +437,12 @@ describe('idempotent consumer', () => {
       await new Promise((resolve) => setTimeout(resolve, 300));
       const handled = (await effectsFor(key)).sort((x, y) => x.seq - y.seq).map((row) => row.message_id);
       expect(handled).toEqual([a!.id, b!.id, c!.id]);
+      // a and b registered their effects in the rolled-back batch too: those never ran.
+      expect(committed.filter((id) => [a, b, poison, c].some((m) => m!.id === id))).toEqual([
+        a!.id,
+        b!.id,
+        c!.id,
+      ]);
     });
   });
 });

@@ -1,4 +1,5 @@
 export * from './database.js';
+export * from './handler.js';
 export * from './infra.js';
 export * from './kafka.js';
 export * from './logger.js';

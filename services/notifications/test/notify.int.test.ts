@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { buildMessage, type Message, type MessageData, type MessageType } from '@shop/contracts';
 import type { MessageHandler } from '@shop/platform';
-import { createServiceDatabase, type TestDatabase, testLogger } from '@shop/testkit';
+import { createServiceDatabase, handleInTransaction, type TestDatabase, testLogger } from '@shop/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createPrisma, type PrismaClient, type Transaction } from '../src/db.js';
 import { cancellationSentences } from '../src/domain/email.js';
@@ -32,7 +32,7 @@ async function deliver<T extends MessageType>(message: Message<T>) {
   const log = testLogger();
   const info = vi.spyOn(log, 'info');
   const warn = vi.spyOn(log, 'warn');
-  await prisma.$transaction((tx) => handler(message, { tx, log }));
+  await handleInTransaction((work) => prisma.$transaction(work), handler, message, log);
   const lines = (spy: typeof info) => spy.mock.calls.map((call) => ({ fields: call[0], msg: call[1] }));
   return { info: lines(info), warn: lines(warn) };
 }

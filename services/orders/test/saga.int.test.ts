@@ -2,9 +2,10 @@
 // cancellations move the saga, persist every step, and send its messages.
 import { randomUUID } from 'node:crypto';
 import { buildMessage } from '@shop/contracts';
-import { createServiceDatabase, type TestDatabase, testLogger } from '@shop/testkit';
+import { createRegistry, type MessageHandler } from '@shop/platform';
+import { createServiceDatabase, handleInTransaction, type TestDatabase, testLogger } from '@shop/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPrisma, type PrismaClient } from '../src/db.js';
+import { createPrisma, type PrismaClient, type Transaction } from '../src/db.js';
 import { OrderSaga } from '../src/saga/orchestrator.js';
 import type { ReplyType } from '../src/saga/order-saga.js';
 
@@ -59,8 +60,8 @@ async function placeOrder(userId = randomUUID()): Promise<string> {
 
 async function deliver(type: ReplyType, orderId: string, extra: Record<string, unknown> = {}) {
   const message = buildMessage(type, orderId, { orderId, ...extra } as never, { source: 'test' });
-  const handler = handlers[type] as (m: typeof message, c: { tx: unknown; log: unknown }) => Promise<void>;
-  await prisma.$transaction((tx) => handler(message, { tx, log: testLogger() }));
+  const handler = handlers[type] as MessageHandler<typeof type, Transaction>;
+  await handleInTransaction((work) => prisma.$transaction(work), handler, message);
 }
 
 const sent = async (orderId: string) =>
@@ -92,6 +93,36 @@ describe('order saga orchestrator', () => {
       'AUTHORIZING_PAYMENT>CAPTURING_PAYMENT',
       'CAPTURING_PAYMENT>DONE',
     ]);
+  });
+
+  it('counts a step in its metrics only once the transaction that took it has committed', async () => {
+    const metrics = createRegistry('orders');
+    const counted = new OrderSaga(timeouts, testLogger(), metrics);
+    const transitions = async () =>
+      (await metrics.getSingleMetric('order_saga_transitions_total')?.get())?.values.reduce(
+        (sum, v) => sum + v.value,
+        0,
+      ) ?? 0;
+    const id = await placeOrder();
+    const reply = buildMessage('stock.reserved', id, { orderId: id } as never, { source: 'test' });
+    const handler = counted.handlers()['stock.reserved'] as MessageHandler<'stock.reserved', Transaction>;
+    // The handling succeeds, then its transaction fails (the consumer would retry it): nothing counted.
+    const rolledBack = handleInTransaction(
+      (work) =>
+        prisma.$transaction(async (tx) => {
+          await work(tx);
+          throw new Error('the commit failed');
+        }),
+      handler,
+      reply,
+    );
+    await expect(rolledBack).rejects.toThrow('the commit failed');
+    expect(await order(id)).toMatchObject({ sagaStep: 'RESERVING_STOCK' });
+    expect(await transitions()).toBe(0);
+    // The retry commits: counted once.
+    await handleInTransaction((work) => prisma.$transaction(work), handler, reply);
+    expect(await order(id)).toMatchObject({ sagaStep: 'AUTHORIZING_PAYMENT' });
+    expect(await transitions()).toBe(1);
   });
 
   it('ignores a reply delivered twice or out of turn', async () => {
@@ -152,7 +183,7 @@ describe('order saga orchestrator', () => {
     await deliver('payment.captured', confirmed, { paymentId: randomUUID() });
 
     const deleted = buildMessage('user.deleted', userId, { userId }, { source: 'users' });
-    await prisma.$transaction((tx) => handlers['user.deleted']!(deleted, { tx, log: testLogger() }));
+    await handleInTransaction((work) => prisma.$transaction(work), handlers['user.deleted']!, deleted);
     expect(await order(pending)).toMatchObject({
       sagaStep: 'VOIDING_PAYMENT',
       cancellationReason: 'USER_DELETED',

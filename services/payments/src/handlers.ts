@@ -18,26 +18,31 @@ export function paymentHandlers(provider: PaymentProvider, metrics?: Registry): 
       () =>
         new Counter({
           name: 'payments_command_outcomes_total',
-          help: 'Payment commands by the reply they got, or "deferred" (a compensation the provider could not take yet). Counted when handled, so a transaction retried after a database fault counts twice.',
+          help: 'Payment commands by the reply they got, or "deferred" (a compensation the provider could not take yet). Counted once the handling has committed.',
           labelNames: ['command', 'outcome'],
           registers: [metrics],
         }),
     );
-  const count = (command: string, reply: Reply | undefined) =>
-    outcomes?.inc({ command, outcome: reply?.type ?? 'deferred' });
+  // After the commit: a handling that is rolled back and retried counts once.
+  const count = (afterCommit: (effect: () => void) => void, command: string, reply: Reply | undefined) =>
+    afterCommit(() => outcomes?.inc({ command, outcome: reply?.type ?? 'deferred' }));
 
   return {
-    'payment.authorize': async (message: Message<'payment.authorize'>, { tx }) => {
-      count('authorize', await authorizePayment(tx, provider, message.data));
+    'payment.authorize': async (message: Message<'payment.authorize'>, { tx, afterCommit }) => {
+      count(afterCommit, 'authorize', await authorizePayment(tx, provider, message.data));
     },
-    'payment.capture': async (message: Message<'payment.capture'>, { tx }) => {
-      count('capture', await capturePayment(tx, provider, message.data));
+    'payment.capture': async (message: Message<'payment.capture'>, { tx, afterCommit }) => {
+      count(afterCommit, 'capture', await capturePayment(tx, provider, message.data));
     },
-    'payment.void': async (message: Message<'payment.void'>, { tx, log }) => {
-      count('void', await compensatePayment(tx, provider, message.data.orderId, 'void', log));
+    'payment.void': async (message: Message<'payment.void'>, { tx, log, afterCommit }) => {
+      count(afterCommit, 'void', await compensatePayment(tx, provider, message.data.orderId, 'void', log));
     },
-    'payment.refund': async (message: Message<'payment.refund'>, { tx, log }) => {
-      count('refund', await compensatePayment(tx, provider, message.data.orderId, 'refund', log));
+    'payment.refund': async (message: Message<'payment.refund'>, { tx, log, afterCommit }) => {
+      count(
+        afterCommit,
+        'refund',
+        await compensatePayment(tx, provider, message.data.orderId, 'refund', log),
+      );
     },
   };
 }

@@ -1,7 +1,13 @@
 // The saga's payment commands against a real database (the service's
 // migrations) and the real provider simulator over HTTP on loopback.
 import { randomUUID } from 'node:crypto';
-import { createServiceDatabase, eventually, type TestDatabase, testLogger } from '@shop/testkit';
+import {
+  createServiceDatabase,
+  eventually,
+  handleInTransaction,
+  type TestDatabase,
+  testLogger,
+} from '@shop/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { compensatePayment } from '../src/compensation.js';
 import { createPrisma, type PrismaClient } from '../src/db.js';
@@ -420,7 +426,7 @@ describe('void and refund', () => {
     // Twice, as the saga would: enough failures to open the breaker, and still no throw.
     for (let copy = 0; copy < 2; copy++) {
       await expect(
-        inTx((tx) => handlers['payment.void']!(voidCommand(orderId), { tx, log })),
+        handleInTransaction(inTx, handlers['payment.void']!, voidCommand(orderId), log),
       ).resolves.toBeUndefined();
     }
     expect((await repliesFor(orderId)).map((r) => r.type)).toEqual(['payment.authorized']);
@@ -434,7 +440,7 @@ describe('void and refund', () => {
       // The saga keeps re-sending on its deadline; one of the copies gets through once the breaker lets it.
       await eventually(
         async () => {
-          await inTx((tx) => handlers['payment.void']!(voidCommand(orderId), { tx, log }));
+          await handleInTransaction(inTx, handlers['payment.void']!, voidCommand(orderId), log);
           return (await paymentOf(orderId)).status === 'VOIDED' ? true : undefined;
         },
         { intervalMs: 200, timeoutMs: 10_000 },

@@ -7,15 +7,18 @@
 import { context, trace } from '@opentelemetry/api';
 import { buildMessage, type Message } from '@shop/contracts';
 import {
+  type AfterCommit,
   Counter,
   contextFromTraceparent,
   currentTraceparent,
   enqueue,
+  type HandlerContext,
   Histogram,
   type Logger,
   type MessageHandlers,
   metric,
   type Registry,
+  runEffects,
   tracer,
 } from '@shop/platform';
 import type { PrismaClient, Transaction } from '../db.js';
@@ -113,8 +116,17 @@ export class OrderSaga {
     await enqueue(tx, created, ...this.#messages(order.orderId, start(order), currentTraceparent()));
   }
 
-  /** Applies one input to an order's saga inside the caller's transaction; returns whether anything changed. */
-  async apply(tx: Transaction, orderId: string, input: SagaInput, cause: string): Promise<boolean> {
+  /**
+   * Applies one input to an order's saga inside the caller's transaction; returns whether anything
+   * changed. The metrics are handed to `afterCommit`, so a rolled-back attempt does not count.
+   */
+  async apply(
+    tx: Transaction,
+    orderId: string,
+    input: SagaInput,
+    cause: string,
+    afterCommit: AfterCommit,
+  ): Promise<boolean> {
     // Plain SQL, three statements with the outbox's: this runs for every reply of every order,
     // and a Prisma model query costs several times the CPU of the same SQL (bench/FINDINGS.md).
     const rows = await tx.$queryRaw<LockedOrder[]>`
@@ -172,15 +184,14 @@ export class OrderSaga {
       SELECT id, ${state.step}::saga_step, ${decision.state.step}::saga_step, ${cause}
         FROM changed
        WHERE ${stepChanged}::boolean`;
-    if (stepChanged) {
-      this.#transitions?.inc({ to_step: decision.state.step, cause: cause.split(':')[0] });
-    }
-    if (decision.state.status !== 'PENDING') {
-      this.#duration?.observe(
-        { status: decision.state.status },
-        (Date.now() - order.createdAt.getTime()) / 1000,
-      );
-    }
+    const finishedAt = Date.now();
+    afterCommit(() => {
+      if (stepChanged) this.#transitions?.inc({ to_step: decision.state.step, cause: cause.split(':')[0] });
+      if (decision.state.status !== 'PENDING') {
+        const seconds = (finishedAt - order.createdAt.getTime()) / 1000;
+        this.#duration?.observe({ status: decision.state.status }, seconds);
+      }
+    });
     await enqueue(
       tx,
       ...this.#messages(orderId, decision.messages, currentTraceparent() ?? order.traceparent),
@@ -196,14 +207,10 @@ export class OrderSaga {
 
   /** The Kafka handlers: participants' replies, and deleted users whose pending orders are cancelled. */
   handlers(): MessageHandlers<Transaction> {
-    const reply = (message: Message) => async (tx: Transaction) => {
+    const reply = async (message: Message, { tx, afterCommit }: HandlerContext<Transaction>) => {
       const data = message.data as { orderId: string; reason?: string };
-      await this.apply(
-        tx,
-        data.orderId,
-        { kind: 'reply', type: message.type as ReplyType, data },
-        message.type,
-      );
+      const input: SagaInput = { kind: 'reply', type: message.type as ReplyType, data };
+      await this.apply(tx, data.orderId, input, message.type, afterCommit);
     };
     const replyTypes: ReplyType[] = [
       'stock.reserved',
@@ -217,16 +224,22 @@ export class OrderSaga {
       'payment.refunded',
     ];
     const handlers: MessageHandlers<Transaction> = Object.fromEntries(
-      replyTypes.map((type) => [type, (message: Message, { tx }: { tx: Transaction }) => reply(message)(tx)]),
+      replyTypes.map((type) => [type, reply]),
     );
-    handlers['user.deleted'] = async (message, { tx }) => {
+    handlers['user.deleted'] = async (message, { tx, afterCommit }) => {
       const pending = await tx.order.findMany({
         where: { userId: message.data.userId, status: 'PENDING' },
         select: { id: true },
         orderBy: { id: 'asc' },
       });
       for (const { id } of pending) {
-        await this.apply(tx, id, { kind: 'cancel', reason: 'USER_DELETED' }, 'cancel:USER_DELETED');
+        await this.apply(
+          tx,
+          id,
+          { kind: 'cancel', reason: 'USER_DELETED' },
+          'cancel:USER_DELETED',
+          afterCommit,
+        );
       }
     };
     return handlers;
@@ -245,6 +258,7 @@ export class OrderSaga {
         { attributes: { 'shop.order.id': id } },
         contextFromTraceparent(traceparent),
       );
+      const effects: (() => void)[] = [];
       try {
         const changed = await context.with(trace.setSpan(context.active(), span), () =>
           prisma.$transaction(async (tx) => {
@@ -253,9 +267,10 @@ export class OrderSaga {
               SELECT id FROM orders WHERE id = ${id}::uuid AND status = 'PENDING' AND step_deadline <= now()
                FOR UPDATE SKIP LOCKED`;
             if (still.length === 0) return false;
-            return this.apply(tx, id, { kind: 'deadline' }, 'deadline');
+            return this.apply(tx, id, { kind: 'deadline' }, 'deadline', (effect) => effects.push(effect));
           }),
         );
+        runEffects(effects, this.logger);
         if (changed) applied++;
       } catch (err) {
         this.logger.warn({ err, orderId: id }, 'applying a saga deadline failed; the next sweep retries');
