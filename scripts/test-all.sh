@@ -15,6 +15,7 @@ export FORCE_COLOR=${FORCE_COLOR:-0}
 ensure_run_dirs
 
 declare -a SUMMARY=()
+declare -a FAILED_TESTS=()
 FAILED=0
 RUN_START=$(now_ms)
 
@@ -30,6 +31,21 @@ stage() { # name command...
 	fi
 	SUMMARY+=("$(printf ' FAIL  %-36s %8s' "$name" "$(elapsed_since "$t0")")")
 	FAILED=1
+	return 1
+}
+
+# tests NAME PROJECT: a vitest project as a stage. Its failed tests are named again
+# after the summary, which is the part of a long CI log that is sure to be seen.
+tests() {
+	local name=$1 project=$2 report="$SHOP_LOG_DIR/vitest-$2.json"
+	rm -f "$report"
+	stage "$name" vitest run --project "$project" --reporter=default --reporter=json \
+		--outputFile.json="$report" && return 0
+	if [[ -s $report ]]; then
+		FAILED_TESTS+=("$name:" "$(node scripts/lib/failed-tests.mjs "$report")")
+	else
+		FAILED_TESTS+=("$name: no report was written; see the log above")
+	fi
 	return 1
 }
 
@@ -51,11 +67,11 @@ log_dim "building the Kubernetes binaries in the background (log: $(rel "$K8S_TO
 
 stage "lint (biome)" biome check .
 stage "type-check (tsc, strict)" tsc -p tsconfig.json --noEmit
-stage "unit tests" vitest run --project unit
+tests "unit tests" unit
 
 if stage "infrastructure (Postgres, Kafka)" scripts/infra.sh up; then
-	stage "integration tests (Postgres, Kafka)" vitest run --project integration
-	stage "end-to-end (smoke, crash, chaos, bad input, trace)" vitest run --project e2e
+	tests "integration tests (Postgres, Kafka)" integration
+	tests "end-to-end (smoke, crash, chaos, bad input, trace)" e2e
 	stage "images (build, run the shop from them, smoke)" scripts/test-images.sh
 else
 	blocked "integration tests" "the infrastructure did not start"
@@ -70,8 +86,8 @@ if wait "$K8S_TOOLS_PID"; then
 	# The control plane is stopped again at the end only if this run started it.
 	if scripts/k8s.sh status 2>/dev/null | grep -q ' running  pid '; then K8S_STARTED_HERE=0; else K8S_STARTED_HERE=1; fi
 	if stage "Kubernetes control plane (etcd, apiserver, kwok)" scripts/k8s.sh up; then
-		stage "Helm chart (lint, install, upgrades, helm test)" vitest run --project k8s
-		stage "bluegreen CLI (cutovers on the control plane)" vitest run --project bluegreen
+		tests "Helm chart (lint, install, upgrades, helm test)" k8s
+		tests "bluegreen CLI (cutovers on the control plane)" bluegreen
 		if ((K8S_STARTED_HERE)); then scripts/k8s.sh down >/dev/null 2>&1 || true; fi
 	else
 		blocked "Helm chart" "the control plane did not start"
@@ -87,4 +103,8 @@ fi
 
 printf '\n%s━━ summary%s (%s)\n' "$C_BLUE" "$C_RESET" "$(elapsed_since "$RUN_START")"
 printf '%s\n' "${SUMMARY[@]}"
+if ((${#FAILED_TESTS[@]})); then
+	printf '\n%sfailed tests%s\n' "$C_BLUE" "$C_RESET"
+	printf '%s\n' "${FAILED_TESTS[@]}"
+fi
 exit "$FAILED"
