@@ -8,8 +8,15 @@
 import { randomUUID } from 'node:crypto';
 import { createServiceDatabase } from '@shop/testkit';
 import pg from 'pg';
-import { createPrisma } from '../services/orders/src/db.js';
+import { createPrisma, type Transaction } from '../services/orders/src/db.js';
 import { type Latencies, latencies } from './lib/stats.js';
+
+// The statements all three ways send as the same text: the consumer's lock and processed row, the outbox row.
+const LOCK_SQL = 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))';
+const PROCESSED_SQL =
+  'INSERT INTO processed_messages (consumer_group, message_id) VALUES ($1, $2::uuid) ON CONFLICT DO NOTHING';
+const OUTBOX_SQL =
+  'INSERT INTO outbox (message_id, topic, key, type, payload) VALUES ($1::uuid, $2, $3, $4, $5::jsonb)';
 
 export type StorageWay = 'prisma-models' | 'prisma-sql' | 'pg';
 
@@ -53,15 +60,17 @@ export async function storageBenchmark(options: {
       );
     }
     const outbox = (id: string) => [randomUUID(), 'orders.events', id, 'bench.step', '{}'] as const;
+    // The two Prisma ways differ only in the saga's own four statements, between these.
+    const prismaStep = (id: string, saga: (tx: Transaction) => Promise<unknown>) =>
+      prisma.$transaction(async (tx) => {
+        await tx.$executeRawUnsafe(LOCK_SQL, `bench:${id}`);
+        await tx.$executeRawUnsafe(PROCESSED_SQL, 'bench', randomUUID());
+        await saga(tx);
+        await tx.$executeRawUnsafe(OUTBOX_SQL, ...outbox(id));
+      });
     const ways: Record<StorageWay, (id: string) => Promise<unknown>> = {
       'prisma-models': (id) =>
-        prisma.$transaction(async (tx) => {
-          await tx.$executeRawUnsafe('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', `bench:${id}`);
-          await tx.$executeRawUnsafe(
-            'INSERT INTO processed_messages (consumer_group, message_id) VALUES ($1, $2::uuid) ON CONFLICT DO NOTHING',
-            'bench',
-            randomUUID(),
-          );
+        prismaStep(id, async (tx) => {
           await tx.$queryRaw`SELECT id, status, saga_step FROM orders WHERE id = ${id}::uuid FOR UPDATE`;
           await tx.orderItem.findMany({
             where: { orderId: id },
@@ -71,38 +80,21 @@ export async function storageBenchmark(options: {
           await tx.sagaTransition.create({
             data: { orderId: id, fromStep: 'RESERVING_STOCK', toStep: 'RESERVING_STOCK', cause: 'bench' },
           });
-          await tx.$executeRawUnsafe(
-            'INSERT INTO outbox (message_id, topic, key, type, payload) VALUES ($1::uuid, $2, $3, $4, $5::jsonb)',
-            ...outbox(id),
-          );
         }),
       'prisma-sql': (id) =>
-        prisma.$transaction(async (tx) => {
-          await tx.$executeRawUnsafe('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', `bench:${id}`);
-          await tx.$executeRawUnsafe(
-            'INSERT INTO processed_messages (consumer_group, message_id) VALUES ($1, $2::uuid) ON CONFLICT DO NOTHING',
-            'bench',
-            randomUUID(),
-          );
+        prismaStep(id, async (tx) => {
           await tx.$queryRaw`SELECT id, status, saga_step FROM orders WHERE id = ${id}::uuid FOR UPDATE`;
           await tx.$queryRaw`SELECT product_id, quantity FROM order_items WHERE order_id = ${id}::uuid`;
           await tx.$executeRaw`UPDATE orders SET step_attempts = step_attempts + 1, updated_at = now() WHERE id = ${id}::uuid`;
           await tx.$executeRaw`INSERT INTO saga_transitions (order_id, from_step, to_step, cause)
                                VALUES (${id}::uuid, 'RESERVING_STOCK', 'RESERVING_STOCK', 'bench')`;
-          await tx.$executeRawUnsafe(
-            'INSERT INTO outbox (message_id, topic, key, type, payload) VALUES ($1::uuid, $2, $3, $4, $5::jsonb)',
-            ...outbox(id),
-          );
         }),
       pg: async (id) => {
         const client = await pool.connect();
         try {
           await client.query('BEGIN');
-          await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`bench:${id}`]);
-          await client.query(
-            'INSERT INTO processed_messages (consumer_group, message_id) VALUES ($1, $2::uuid) ON CONFLICT DO NOTHING',
-            ['bench', randomUUID()],
-          );
+          await client.query(LOCK_SQL, [`bench:${id}`]);
+          await client.query(PROCESSED_SQL, ['bench', randomUUID()]);
           await client.query('SELECT id, status, saga_step FROM orders WHERE id = $1::uuid FOR UPDATE', [id]);
           await client.query('SELECT product_id, quantity FROM order_items WHERE order_id = $1::uuid', [id]);
           await client.query(
@@ -114,10 +106,7 @@ export async function storageBenchmark(options: {
              VALUES ($1::uuid, 'RESERVING_STOCK', 'RESERVING_STOCK', 'bench')`,
             [id],
           );
-          await client.query(
-            'INSERT INTO outbox (message_id, topic, key, type, payload) VALUES ($1::uuid, $2, $3, $4, $5::jsonb)',
-            [...outbox(id)],
-          );
+          await client.query(OUTBOX_SQL, [...outbox(id)]);
           await client.query('COMMIT');
         } finally {
           client.release();
