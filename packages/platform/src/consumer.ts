@@ -30,6 +30,7 @@ import type {
 } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { type BackoffPolicy, fullJitterDelay, sleep } from './backoff.js';
+import { consumerSettings } from './kafka.js';
 import type { Logger } from './logging.js';
 import { Counter, Histogram, metric } from './metrics.js';
 import type { SqlTransaction } from './outbox.js';
@@ -108,9 +109,7 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
     this.#log = options.logger.child({ component: 'consumer', group: options.groupId });
     this.#consumer = options.kafka.consumer({
       groupId: options.groupId,
-      allowAutoTopicCreation: false,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      ...consumerSettings,
     });
     this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
       this.#joined = true;

@@ -15,6 +15,7 @@ import { parseMessage } from '@shop/contracts';
 import {
   type BackoffPolicy,
   Counter,
+  consumerSettings,
   createKafka,
   ensureTopics,
   fullJitterDelay,
@@ -176,9 +177,7 @@ export class DenyListFeed {
 
     const consumer = this.#kafka.consumer({
       groupId: this.groupId,
-      allowAutoTopicCreation: false,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      ...consumerSettings,
     });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => {
