@@ -10,6 +10,8 @@ export const ordersEnv = serviceEnv
      * How long each forward step may wait for its reply before the saga compensates. Generous:
      * a reply late under load is better than a needless cancellation; payments answers within
      * its own provider budget (a few seconds), inventory within milliseconds when healthy.
+     * Keep each well above the consumers' Kafka session timeout (15 s, platform kafka.ts):
+     * that is how long a crashed participant's partitions wait before its restart takes them.
      */
     SAGA_RESERVE_TIMEOUT: duration.prefault('30s'),
     SAGA_AUTHORIZE_TIMEOUT: duration.prefault('30s'),
