@@ -41,12 +41,13 @@ export function createKafka(
 
 /**
  * The settings every consumer group of ours runs with, beside its groupId.
- * - sessionTimeout 15 s: how long the group waits for a member that died without leaving
- *   (kill -9, OOM) before its partitions go to a restarted or surviving member; until then
- *   they are not consumed. It must stay well under the saga's step deadlines (30 s), or a
- *   crashed payments or inventory cancels every order in flight (an e2e run did so at 30 s).
- *   Still long enough that a starved host does not cost a live member its partitions:
- *   we heartbeat between chunks and the idle fetch loop turns every second.
+ * - sessionTimeout 30 s: how long the group waits for a member that died without leaving
+ *   (kill -9, OOM) before its partitions go to a restarted or surviving member. It must
+ *   outlast the slowest single handling, since heartbeats go out between messages: a
+ *   payments command may call the provider for up to 25 s (payments config.ts). So the
+ *   saga's step deadlines (orders config.ts, 60 s) are set well above it, or a crashed
+ *   payments or inventory would cancel every order in flight while its partitions wait
+ *   (an e2e crash test saw that with 30 s deadlines).
  * - maxWaitTimeInMs 1 s: how long an idle fetch waits at the broker for data. Stopping a
  *   consumer waits for the fetch in flight, so kafkajs's 5 s default made every graceful
  *   stop of an idle consumer take about 5 s, half of SHUTDOWN_GRACE. A fetch still returns
@@ -54,7 +55,7 @@ export function createKafka(
  */
 export const consumerSettings = {
   allowAutoTopicCreation: false,
-  sessionTimeout: 15_000,
+  sessionTimeout: 30_000,
   heartbeatInterval: 3000,
   maxWaitTimeInMs: 1000,
 } satisfies Omit<ConsumerConfig, 'groupId'>;

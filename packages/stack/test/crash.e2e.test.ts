@@ -78,7 +78,15 @@ describe.each(['orders', 'inventory', 'payments'] as ServiceName[])('kill -9 %s 
 
     const finals: Order[] = await Promise.all(placed.map((p, i) => customers[i % 3]!.finalOrder(p.body.id)));
     expect(finals.every((o) => o.status === 'CONFIRMED' || o.status === 'CANCELLED')).toBe(true);
-    expect(finals.some((o) => o.status === 'CONFIRMED')).toBe(true);
+    // The crash must not cost an order it did not have to: the restarted service takes its
+    // partitions back well inside the saga's step deadlines, so every order paid by a good card
+    // for the well-stocked product (30 in stock, 24 at most ordered) is CONFIRMED.
+    const shouldConfirm = placed
+      .map((_, i) => i)
+      .filter((i) => i % 2 === 0 && tokens[i % tokens.length] === 'tok_visa');
+    expect(shouldConfirm.map((i) => `${i}:${finals[i]!.status}`)).toEqual(
+      shouldConfirm.map((i) => `${i}:CONFIRMED`),
+    );
 
     // Notifications and the outbox settle just after the last order does.
     let results = await invariantsHold();

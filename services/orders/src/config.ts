@@ -10,12 +10,13 @@ export const ordersEnv = serviceEnv
      * How long each forward step may wait for its reply before the saga compensates. Generous:
      * a reply late under load is better than a needless cancellation; payments answers within
      * its own provider budget (a few seconds), inventory within milliseconds when healthy.
-     * Keep each well above the consumers' Kafka session timeout (15 s, platform kafka.ts):
-     * that is how long a crashed participant's partitions wait before its restart takes them.
+     * Keep each well above the consumers' Kafka session timeout (30 s, platform kafka.ts) plus
+     * a restart: that is how long a crashed participant's partitions wait before its restart
+     * takes them, and an order should survive a crash of inventory or payments.
      */
-    SAGA_RESERVE_TIMEOUT: duration.prefault('30s'),
-    SAGA_AUTHORIZE_TIMEOUT: duration.prefault('30s'),
-    SAGA_CAPTURE_TIMEOUT: duration.prefault('30s'),
+    SAGA_RESERVE_TIMEOUT: duration.prefault('60s'),
+    SAGA_AUTHORIZE_TIMEOUT: duration.prefault('60s'),
+    SAGA_CAPTURE_TIMEOUT: duration.prefault('60s'),
     /** First wait before a compensation is sent again; it doubles up to SAGA_COMPENSATION_MAX_BACKOFF. */
     SAGA_COMPENSATION_TIMEOUT: duration.prefault('5s'),
     SAGA_COMPENSATION_MAX_BACKOFF: duration.prefault('60s'),
