@@ -5,7 +5,7 @@
 // a crash in between means the row is sent again, and consumers drop the
 // duplicate by message id (see consumer.ts). Several replicas can relay at once:
 // rows are claimed with FOR UPDATE SKIP LOCKED, and a row is held back while an
-// earlier row of the same key is still pending elsewhere, which keeps the order
+// earlier row of its key is still pending outside its batch, which keeps the order
 // per key (writers of one aggregate serialise on its row, so id order is commit order).
 import { type Message, type MessageType, topicOf } from '@shop/contracts';
 import type { Producer } from 'kafkajs';
@@ -178,7 +178,7 @@ export class OutboxRelay {
           WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
         [this.#options.batchSize],
       );
-      const rows = await this.#withoutBlockedKeys(client, claimed.rows);
+      const rows = await this.#withoutOvertaking(client, claimed.rows);
       this.#heldBack = claimed.rows.length - rows.length;
       if (rows.length === 0) {
         await client.query('COMMIT');
@@ -218,21 +218,29 @@ export class OutboxRelay {
     }
   }
 
-  // A claimed row must wait if an earlier pending row of its key is claimed by
-  // another relay (SKIP LOCKED hid it from us): publishing now would overtake it.
-  async #withoutBlockedKeys(client: pg.PoolClient, rows: PendingRow[]): Promise<PendingRow[]> {
+  // A claimed row must wait while an earlier pending row of its key is not in this
+  // batch: another relay claimed it (SKIP LOCKED hid it from us), and publishing now
+  // would overtake it. That gap can sit between two of our own rows of the key (we
+  // hold 1 and 4, another relay 2 and 3), so the check is per row, not per key: the
+  // rows of a key before its first gap go now, the rest wait. The lowest pending row
+  // of a key is never behind a gap, so some relay can always make progress.
+  async #withoutOvertaking(client: pg.PoolClient, rows: PendingRow[]): Promise<PendingRow[]> {
     if (rows.length === 0) return rows;
-    const firstIdByKey = new Map<string, string>();
-    for (const row of rows) if (!firstIdByKey.has(row.key)) firstIdByKey.set(row.key, row.id);
-    const { rows: blocked } = await client.query<{ key: string }>(
-      `SELECT DISTINCT o.key FROM outbox o
-         JOIN unnest($1::text[], $2::bigint[]) AS first(key, id) ON o.key = first.key
-        WHERE o.published_at IS NULL AND o.id < first.id`,
-      [[...firstIdByKey.keys()], [...firstIdByKey.values()]],
+    const lastIdByKey = new Map<string, string>();
+    for (const row of rows) lastIdByKey.set(row.key, row.id); // claimed in id order: the last one stays
+    const { rows: gaps } = await client.query<{ key: string; id: string }>(
+      `SELECT o.key, min(o.id)::text AS id FROM outbox o
+         JOIN unnest($1::text[], $2::bigint[]) AS last(key, id) ON o.key = last.key
+        WHERE o.published_at IS NULL AND o.id < last.id AND o.id <> ALL($3::bigint[])
+        GROUP BY o.key`,
+      [[...lastIdByKey.keys()], [...lastIdByKey.values()], rows.map((row) => row.id)],
     );
-    if (blocked.length === 0) return rows;
-    const blockedKeys = new Set(blocked.map((row) => row.key));
-    return rows.filter((row) => !blockedKeys.has(row.key));
+    if (gaps.length === 0) return rows;
+    const firstGap = new Map(gaps.map((gap) => [gap.key, BigInt(gap.id)]));
+    return rows.filter((row) => {
+      const gap = firstGap.get(row.key);
+      return gap === undefined || BigInt(row.id) < gap;
+    });
   }
 
   #record(rows: PendingRow[]): void {

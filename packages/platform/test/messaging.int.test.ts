@@ -127,6 +127,46 @@ describe('transactional outbox', () => {
     );
     expect(again.some((m) => m.key === later.key)).toBe(true);
   });
+
+  it('never lets a row overtake an earlier row of its key that another relay holds', async () => {
+    await freshTopics('gap');
+    const key = randomUUID();
+    const messages = Array.from({ length: 4 }, () => released(key));
+    for (const message of messages) await runInTransaction((tx) => enqueue(tx, message));
+    const published = async () =>
+      (
+        await db.query<{ message_id: string }>(
+          "SELECT payload->>'id' AS message_id FROM outbox WHERE published_at IS NOT NULL ORDER BY outbox.id",
+        )
+      ).map((row) => row.message_id);
+    const relay = new OutboxRelay({ databaseUrl: db.url, producer, logger, topicPrefix: prefix });
+    stoppers.push(() => relay.stop());
+
+    // Another relay has claimed the middle two rows, so SKIP LOCKED shows this one the 1st and 4th.
+    const other = await pool.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query("SELECT id FROM outbox WHERE payload->>'id' = ANY($1::text[]) FOR UPDATE", [
+        [messages[1]!.id, messages[2]!.id],
+      ]);
+      expect(await relay.publishBatch()).toBe(1);
+      expect(await published()).toEqual([messages[0]!.id]);
+    } finally {
+      await other.query('ROLLBACK');
+      other.release();
+    }
+
+    // Once the other relay lets go (here: without publishing), the rest goes out, in order.
+    expect(await relay.publishBatch()).toBe(3);
+    const onTopic = await collect(
+      kafka,
+      `${prefix}inventory.replies`,
+      (m) => m.filter((x) => x.key === key).length >= 4,
+    );
+    expect(onTopic.filter((m) => m.key === key).map((m) => JSON.parse(m.value ?? '{}').id)).toEqual(
+      messages.map((m) => m.id),
+    );
+  });
 });
 
 describe('idempotent consumer', () => {
