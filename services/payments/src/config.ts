@@ -1,4 +1,4 @@
-import { databaseEnv, duration, kafkaEnv, serviceEnv } from '@shop/platform';
+import { consumerSettings, databaseEnv, duration, kafkaEnv, serviceEnv } from '@shop/platform';
 import { z } from 'zod';
 import { commandBudgetMs } from './provider/budget.js';
 
@@ -14,10 +14,12 @@ export const providerEnv = z.object({
 });
 
 /**
- * Kafka's consumer session (30 s) must outlast the slowest command, which calls
- * the provider up to three times before its transaction commits.
+ * Kafka's consumer session must outlast the slowest command, which calls the provider
+ * up to three times before its transaction commits (heartbeats go out between messages).
+ * Derived, so a change of the session moves this check with it; 5 s are left for the
+ * command's database work. 25 s with the 30 s session.
  */
-export const MAX_COMMAND_BUDGET_MS = 25_000;
+export const MAX_COMMAND_BUDGET_MS = consumerSettings.sessionTimeout - 5_000;
 
 export const paymentsEnv = serviceEnv
   .extend(databaseEnv.shape)
