@@ -1,15 +1,22 @@
 // What one saga step costs the orders service's CPU, by the way it reaches
-// Postgres: the same seven statements (lock, processed message, locked read,
+// Postgres. The same seven statements (lock, processed message, locked read,
 // items, update, history, outbox) in one transaction, written (a) with Prisma
 // model queries in an interactive transaction, as the saga was first written,
-// (b) as SQL through the same Prisma transaction, as it is now, and (c) with
-// node-postgres alone, the floor. Postgres does the same work in all three; the
-// difference is this process's CPU. The three take turns round after round.
+// (b) as SQL through the same Prisma transaction, as it was last, and (c) with
+// node-postgres alone; then the saga as it runs now: (d) one real reply
+// applied by the orchestrator in the consumer's transaction (claim, lock and
+// read, decide, write, outbox: four statements on node-postgres), and (e) the
+// same with 20 replies of a partition in one transaction, per reply. The ways
+// take turns round after round; the difference is this process's CPU.
 import { randomUUID } from 'node:crypto';
-import { createServiceDatabase } from '@shop/testkit';
-import pg from 'pg';
-import { createPrisma, type Transaction } from '../services/orders/src/db.js';
+import { buildMessage, type Message } from '@shop/contracts';
+import { claimMessages } from '@shop/platform';
+import { createServiceDatabase, testLogger } from '@shop/testkit';
+import { createDatabase, type PrismaClient } from '../services/orders/src/db.js';
+import { OrderSaga, type SagaEvent } from '../services/orders/src/saga/orchestrator.js';
 import { type Latencies, latencies } from './lib/stats.js';
+
+type Transaction = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 
 // The statements all three ways send as the same text: the consumer's lock and processed row, the outbox row.
 const LOCK_SQL = 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))';
@@ -18,7 +25,10 @@ const PROCESSED_SQL =
 const OUTBOX_SQL =
   'INSERT INTO outbox (message_id, topic, key, type, payload) VALUES ($1::uuid, $2, $3, $4, $5::jsonb)';
 
-export type StorageWay = 'prisma-models' | 'prisma-sql' | 'pg';
+export type StorageWay = 'prisma-models' | 'prisma-sql' | 'pg' | 'saga' | 'saga-batch';
+
+/** Replies per transaction in (e). */
+const SAGA_BATCH = 20;
 
 export interface StorageResult {
   way: StorageWay;
@@ -42,8 +52,39 @@ export async function storageBenchmark(options: {
 }): Promise<StorageReport> {
   const { rounds, transactionsPerRound: n, say } = options;
   const db = await createServiceDatabase('orders');
-  const prisma = createPrisma(db.url, 2);
-  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  const { database, prisma } = createDatabase(db.url, 2);
+  const pool = database.pool;
+  const saga = new OrderSaga(
+    {
+      reserveMs: 60_000,
+      authorizeMs: 60_000,
+      captureMs: 60_000,
+      compensationMs: 5000,
+      compensationMaxMs: 60_000,
+    },
+    testLogger(),
+  );
+  const reply = (id: string): Message =>
+    buildMessage('stock.reserved', id, { orderId: id }, { source: 'bench' });
+  // (d) and (e) move each order from RESERVING_STOCK to AUTHORIZING_PAYMENT; it is put back, untimed, before each pass.
+  const rewind = (ids: string[]) =>
+    pool.query(
+      `UPDATE orders SET saga_step = 'RESERVING_STOCK', step_attempts = 1 WHERE id = ANY($1::uuid[])`,
+      [ids],
+    );
+  const sagaStep = (messages: Message[]) =>
+    database.transaction(async (tx) => {
+      await claimMessages(tx, 'bench', messages);
+      const events = messages.map(
+        (m): SagaEvent => ({
+          orderId: m.key,
+          input: { kind: 'reply', type: 'stock.reserved', data: {} },
+          cause: m.type,
+          traceparent: null,
+        }),
+      );
+      await saga.apply(tx, events, () => undefined);
+    });
   try {
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
@@ -89,6 +130,8 @@ export async function storageBenchmark(options: {
           await tx.$executeRaw`INSERT INTO saga_transitions (order_id, from_step, to_step, cause)
                                VALUES (${id}::uuid, 'RESERVING_STOCK', 'RESERVING_STOCK', 'bench')`;
         }),
+      saga: (id) => sagaStep([reply(id)]),
+      'saga-batch': async () => undefined, // run as whole batches below
       pg: async (id) => {
         const client = await pool.connect();
         try {
@@ -116,11 +159,16 @@ export async function storageBenchmark(options: {
     const cpu = new Map<StorageWay, number[]>();
     const wall = new Map<StorageWay, number[]>();
     // A first pass of each warms up the JIT and Prisma's caches; it is not counted.
+    const order: StorageWay[] = ['prisma-models', 'prisma-sql', 'pg', 'saga', 'saga-batch'];
     for (let round = 0; round <= rounds; round++) {
-      for (const way of Object.keys(ways) as StorageWay[]) {
+      for (const way of order) {
+        if (way === 'saga' || way === 'saga-batch') await rewind(ids);
         const started = process.cpuUsage();
         const t0 = performance.now();
-        for (const id of ids) await ways[way](id);
+        if (way === 'saga-batch') {
+          for (let i = 0; i < ids.length; i += SAGA_BATCH)
+            await sagaStep(ids.slice(i, i + SAGA_BATCH).map(reply));
+        } else for (const id of ids) await ways[way](id);
         const used = process.cpuUsage(started);
         if (round === 0) continue;
         cpu.set(way, [...(cpu.get(way) ?? []), (used.user + used.system) / 1000 / n]);
@@ -131,7 +179,7 @@ export async function storageBenchmark(options: {
     return {
       transactionsPerRound: n,
       rounds,
-      results: (Object.keys(ways) as StorageWay[]).map((way) => ({
+      results: order.map((way) => ({
         way,
         cpuMsPerTransaction: latencies(cpu.get(way) ?? []).p50,
         wallMsPerTransaction: latencies(wall.get(way) ?? []).p50,
@@ -140,7 +188,7 @@ export async function storageBenchmark(options: {
     };
   } finally {
     await prisma.$disconnect();
-    await pool.end();
+    await database.close();
     await db.drop();
   }
 }

@@ -12,7 +12,7 @@ export class ConfigError extends Error {
   }
 }
 
-export function loadConfig<S extends z.ZodObject>(
+export function loadConfig<S extends z.ZodType>(
   schema: S,
   env: Record<string, string | undefined> = process.env,
 ): z.infer<S> {
@@ -29,15 +29,22 @@ export function loadConfig<S extends z.ZodObject>(
   );
 }
 
-/** Reads a duration such as `500ms`, `10s` or `2m` into milliseconds. */
+const durationUnits = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** Reads a duration such as `500ms`, `10s`, `2m`, `1h` or `7d` into milliseconds. */
 export const duration = z
   .string()
-  .regex(/^\d+(ms|s|m)$/, 'a duration such as 500ms, 10s or 2m')
+  .regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 500ms, 10s, 2m, 1h or 7d')
   .transform((text) => {
-    const value = Number.parseInt(text, 10);
-    if (text.endsWith('ms')) return value;
-    return text.endsWith('s') ? value * 1000 : value * 60_000;
+    const unit = text.match(/[a-z]+$/)![0] as keyof typeof durationUnits;
+    return Number.parseInt(text, 10) * durationUnits[unit];
   });
+
+/** Milliseconds for a person (15.15s, 2m, 500ms), in messages that name a configured value. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  return ms % 60_000 === 0 ? `${ms / 60_000}m` : `${Number((ms / 1000).toFixed(3))}s`;
+}
 
 const port = z.coerce.number().int().min(1).max(65_535);
 const booleanFlag = z.enum(['true', 'false']).transform((value) => value === 'true');
@@ -74,6 +81,37 @@ export const kafkaEnv = z.object({
   KAFKA_REPLICATION_FACTOR: z.coerce.number().int().positive().default(1),
   /** Prepended to every topic, so several environments (or test runs) can share one cluster. */
   KAFKA_TOPIC_PREFIX: z.string().default(''),
+  /**
+   * How long a consumer group waits for a member that died without leaving before its partitions
+   * move (kafka.ts explains why it can be short). Kafka refuses less than its
+   * group.min.session.timeout.ms, 6 s by default.
+   */
+  KAFKA_SESSION_TIMEOUT: duration
+    .prefault('6s')
+    .refine(
+      (ms) => ms >= 6000,
+      'at least 6s: Kafka refuses a shorter session (group.min.session.timeout.ms)',
+    ),
+  KAFKA_HEARTBEAT_INTERVAL: duration.prefault('1s'),
+});
+
+/**
+ * How long payments may take to carry out one forward command (authorize, capture) at the card
+ * provider, every attempt and wait included. Read by both sides of that contract: payments
+ * refuses to start when its provider settings could take longer, and orders derives the saga's
+ * payment deadlines from it. Set it once for both (the dev stack and the chart do).
+ */
+export const paymentBudgetEnv = z.object({ PAYMENT_COMMAND_BUDGET: duration.prefault('5s') });
+
+/** How long the messaging tables keep what they no longer need (retention.ts). */
+export const messagingEnv = z.object({
+  /** Published outbox rows are kept this long, for support and debugging. */
+  OUTBOX_RETENTION: duration.prefault('1h'),
+  /**
+   * A handled message's record is kept this long; a copy redelivered later would be handled
+   * again. Keep it at least as long as the topics keep messages (Kafka's default is 7 days).
+   */
+  PROCESSED_MESSAGES_RETENTION: duration.prefault('7d'),
 });
 
 export const flags = { booleanFlag, port };

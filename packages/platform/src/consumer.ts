@@ -1,69 +1,101 @@
-// The idempotent consumer. Each message is handled in one database transaction
-// together with a row in `processed_messages`, so a redelivered message (Kafka
-// gives at-least-once) finds its row and has no second effect. A handler that
-// fails is retried with backoff; after `maxAttempts` the message goes to the
-// dead-letter topic with the error attached and the partition moves on. A
-// message that is not valid at all goes there at once. A database or network
-// outage is not the message's fault: those are retried for as long as it takes,
+// The idempotent consumer, batch first. What one fetch brought from a partition
+// is handled in chunks, each in ONE database transaction: one BEGIN and COMMIT
+// (one WAL flush), one statement that takes the per-key locks and records every
+// message in `processed_messages`, and one call of the service's handler with
+// all the chunk's new messages, so the handler can work set-based (one UPDATE
+// for many rows). A redelivered message (Kafka gives at-least-once) finds its
+// processed row and has no second effect.
+//
+// If anything in a chunk fails, its transaction is rolled back whole and the
+// chunk is handled again one message at a time, through the same handler: a
+// handler that fails alone is retried with backoff and, after `maxAttempts`, sent
+// to the dead-letter topic with the error attached, and the partition moves on.
+// A message that is not valid at all goes there at once. A database or network
+// outage is not the message's fault: it is retried for as long as it takes,
 // holding the partition, so nothing is dead-lettered because Postgres restarted.
 //
-// With `batchSize` above 1 the consumer handles what one fetch brought from a
-// partition in chunks, each in ONE transaction: one BEGIN and COMMIT (one WAL
-// flush), one lock statement and one processed_messages insert for the chunk.
-// That is what lets a busy consumer keep up. If anything in the chunk fails, the
-// transaction is rolled back whole and the chunk is handled again one message at
-// a time, so the retries, the outage handling and the dead letters above apply
-// to the one message at fault and nothing else changes. A chunk holds every row
-// lock its messages take until it commits, so batching is only for consumers
-// whose messages lock only their own aggregate (the partition key); two chunks
-// locking shared rows in different orders would deadlock.
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { DEAD_LETTER_TOPIC, type Message, type MessageType, parseMessage, type Topic } from '@shop/contracts';
-import type {
-  Consumer,
-  EachBatchPayload,
-  EachMessagePayload,
-  IHeaders,
-  Kafka,
-  KafkaMessage,
-  Producer,
-} from 'kafkajs';
+// A chunk holds every row lock its handler takes until it commits, so handlers
+// lock rows shared between keys (products, say) in one deterministic order, e.g.
+// one `SELECT ... ORDER BY id FOR UPDATE` for the whole chunk; then two chunks of
+// different partitions cannot deadlock. Nothing slow runs inside the transaction:
+// a remote call goes in `afterCommit`, with a durable record of the intent.
+import { type Context, context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  DEAD_LETTER_TOPIC,
+  isMessageType,
+  type Message,
+  type MessageType,
+  parseMessage,
+  type Topic,
+} from '@shop/contracts';
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { type BackoffPolicy, fullJitterDelay, sleep } from './backoff.js';
-import { consumerSettings } from './kafka.js';
+import type { Database, Sql } from './database.js';
+import { type ConsumerTimings, consumerSettings } from './kafka.js';
 import type { Logger } from './logging.js';
 import { Counter, Histogram, metric } from './metrics.js';
-import type { SqlTransaction } from './outbox.js';
 import { isTransientInfrastructureError } from './retry-policy.js';
-import { contextFromTraceparent, tracer } from './tracing.js';
+import { contextFromTraceparent, currentTraceparent, tracer } from './tracing.js';
 
 /** Registers what runs once the transaction has committed, and never if it rolls back. */
-export type AfterCommit = (effect: () => void) => void;
+export type AfterCommit = (effect: () => unknown) => void;
 
-export interface HandlerContext<Tx> {
-  tx: Tx;
+export interface HandlerContext {
+  tx: Sql;
   log: Logger;
   /**
-   * Runs `effect` once the transaction has committed, and never if it rolls back: for what
-   * must not count twice when a handling is retried (metrics, for one).
+   * Runs `effect` once the transaction has committed, and never if it rolls back: for what must
+   * not happen or count twice when a handling is retried (metrics, a remote call whose intent the
+   * transaction recorded). A promise it returns is not awaited by the consumer; it logs a rejection.
    */
   afterCommit: AfterCommit;
+  /** The W3C traceparent of the span handling `message`, for the messages its handling sends. */
+  traceparent(message: Message): string | null;
+  /** Runs `work` with the span handling `message` active (for code that reads the active context). */
+  within<R>(message: Message, work: () => R): R;
 }
 
-export type MessageHandler<T extends MessageType, Tx> = (
+/** How a consumer group acts on its messages. */
+export interface MessageHandling {
+  /** The message types it acts on; any other type on its topics is skipped without being parsed. */
+  types: readonly MessageType[];
+  /**
+   * Handles new messages, in offset order, inside the caller's transaction. Called with a whole
+   * chunk, or with one message when a chunk failed and is retried one at a time.
+   */
+  handle(messages: readonly Message[], context: HandlerContext): Promise<void>;
+}
+
+export type MessageHandler<T extends MessageType> = (
   message: Message<T>,
-  context: HandlerContext<Tx>,
+  context: HandlerContext,
 ) => Promise<void>;
+export type MessageHandlers = { [T in MessageType]?: MessageHandler<T> };
 
-export type MessageHandlers<Tx> = { [T in MessageType]?: MessageHandler<T, Tx> };
+/**
+ * A handling that takes the messages one after the other, each with its span active. For
+ * handlers whose every message locks only its own aggregate (the partition key).
+ */
+export function eachMessage(handlers: MessageHandlers): MessageHandling {
+  const types = Object.keys(handlers).filter(isMessageType);
+  return {
+    types,
+    async handle(messages, ctx) {
+      for (const message of messages) {
+        const handler = handlers[message.type] as MessageHandler<MessageType> | undefined;
+        if (handler) await ctx.within(message, () => handler(message, ctx));
+      }
+    },
+  };
+}
 
-export interface IdempotentConsumerOptions<Tx extends SqlTransaction> {
+export interface IdempotentConsumerOptions {
   kafka: Kafka;
   groupId: string;
   topics: readonly Topic[];
-  handlers: MessageHandlers<Tx>;
-  /** Runs the handler's work in one database transaction (e.g. `(fn) => prisma.$transaction(fn)`). */
-  runInTransaction: <R>(work: (tx: Tx) => Promise<R>) => Promise<R>;
+  handling: MessageHandling;
+  database: Database;
   /** Publishes dead letters. */
   producer: Producer;
   logger: Logger;
@@ -73,11 +105,10 @@ export interface IdempotentConsumerOptions<Tx extends SqlTransaction> {
   /** Backoff while the infrastructure is down (no attempt limit). */
   outageBackoff?: BackoffPolicy;
   partitionsConsumedConcurrently?: number;
-  /**
-   * Up to this many messages of one partition are handled in one transaction (see the top of
-   * this file for when that is safe). 1, the default, is a transaction per message.
-   */
+  /** At most this many messages of one partition are handled in one transaction. */
   batchSize?: number;
+  /** The group's session and heartbeat (kafka.ts). */
+  timings?: ConsumerTimings;
   fromBeginning?: boolean;
   /** Prepended to every topic name, the dead-letter topic included. */
   topicPrefix?: string;
@@ -85,13 +116,57 @@ export interface IdempotentConsumerOptions<Tx extends SqlTransaction> {
 
 type Outcome = 'handled' | 'duplicate' | 'ignored' | 'dead-lettered';
 
-export class IdempotentConsumer<Tx extends SqlTransaction> {
+/** One message of a chunk, once its header or its value has been read. */
+type Delivery =
+  | { kind: 'skip'; message: KafkaMessage; type: string }
+  | { kind: 'invalid'; message: KafkaMessage; reason: string }
+  | { kind: 'handle'; message: KafkaMessage; envelope: Message };
+
+interface Traced {
+  delivery: Extract<Delivery, { kind: 'handle' }>;
+  span: Span;
+  active: Context;
+}
+
+const CLAIM = {
+  name: 'shop-consumer-claim',
+  // The per-key locks, in a fixed order so two transactions cannot deadlock on them, then the
+  // processed rows, in one statement: the lock is taken (the CTE runs first) before the rows are
+  // written. A key's messages are handled one at a time in this group even when a rebalance
+  // briefly hands its partition to a second member while the first is still handling it.
+  text: `WITH locked AS MATERIALIZED (
+           SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) AS n
+             FROM (SELECT DISTINCT k FROM unnest($1::text[]) AS k ORDER BY k) AS keys)
+         INSERT INTO processed_messages (consumer_group, message_id)
+         SELECT $2, id FROM locked, unnest($3::uuid[]) AS id
+         ON CONFLICT DO NOTHING RETURNING message_id::text AS id`,
+};
+
+/**
+ * Takes the per-key locks of `messages` and records them as processed by `group`, in the caller's
+ * transaction; returns the ids that were new (the others were handled before).
+ */
+export async function claimMessages(
+  tx: Sql,
+  group: string,
+  messages: readonly Message[],
+): Promise<Set<string>> {
+  const { rows } = await tx.query<{ id: string }>({
+    ...CLAIM,
+    values: [messages.map((m) => `${group}:${m.key}`), group, messages.map((m) => m.id)],
+  });
+  return new Set(rows.map((row) => row.id));
+}
+
+export class IdempotentConsumer {
   readonly #consumer: Consumer;
-  readonly #options: IdempotentConsumerOptions<Tx> & {
+  readonly #options: IdempotentConsumerOptions & {
     maxAttempts: number;
     backoff: BackoffPolicy;
     outageBackoff: BackoffPolicy;
+    batchSize: number;
   };
+  readonly #handled: ReadonlySet<string>;
   readonly #log: Logger;
   readonly #stopController = new AbortController();
   #joined = false;
@@ -99,17 +174,19 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
   readonly #processed?: Counter;
   readonly #duration?: Histogram;
 
-  constructor(options: IdempotentConsumerOptions<Tx>) {
+  constructor(options: IdempotentConsumerOptions) {
     this.#options = {
       maxAttempts: 5,
       backoff: { baseMs: 100, capMs: 2000 },
       outageBackoff: { baseMs: 250, capMs: 5000 },
+      batchSize: 100,
       ...options,
     };
+    this.#handled = new Set(options.handling.types);
     this.#log = options.logger.child({ component: 'consumer', group: options.groupId });
     this.#consumer = options.kafka.consumer({
       groupId: options.groupId,
-      ...consumerSettings,
+      ...consumerSettings(options.timings),
     });
     this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
       this.#joined = true;
@@ -138,7 +215,7 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
         () =>
           new Histogram({
             name: 'consumer_handle_duration_seconds',
-            help: 'Time to handle one message, retries included (in a batch: the time of its whole batch).',
+            help: 'Time to handle one transaction of messages (a chunk, or one message retried alone), retries included.',
             labelNames: ['group'],
             buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
             registers: [registry],
@@ -154,22 +231,14 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
       topics: this.#options.topics.map((topic) => prefix + topic),
       fromBeginning: this.#options.fromBeginning ?? true,
     });
-    const partitionsConsumedConcurrently = this.#options.partitionsConsumedConcurrently ?? 3;
-    if ((this.#options.batchSize ?? 1) > 1) {
-      await this.#consumer.run({
-        partitionsConsumedConcurrently,
-        eachBatchAutoResolve: false,
-        eachBatch: (payload) => this.#consumeBatch(payload),
-      });
-    } else {
-      await this.#consumer.run({
-        partitionsConsumedConcurrently,
-        eachMessage: (payload) => this.#consume(payload),
-      });
-    }
+    await this.#consumer.run({
+      partitionsConsumedConcurrently: this.#options.partitionsConsumedConcurrently ?? 3,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.#consumeBatch(payload),
+    });
   }
 
-  /** Stops after the messages in hand; an outage retry in progress is abandoned and redelivered later. */
+  /** Stops after the chunk in hand; an outage retry in progress is abandoned and redelivered later. */
   async stop(): Promise<void> {
     this.#stopController.abort(new Error('consumer stopping'));
     await this.#consumer.disconnect();
@@ -186,79 +255,8 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
     return { group: this.#options.groupId };
   };
 
-  async #consume({
-    topic,
-    partition,
-    message,
-    heartbeat,
-  }: Pick<EachMessagePayload, 'topic' | 'partition' | 'message' | 'heartbeat'>): Promise<void> {
-    const stopTimer = this.#duration?.startTimer({ group: this.#options.groupId });
-    const parsed = parseMessage(message.value);
-    if (!parsed.ok) {
-      await this.#deadLetter(topic, partition, message, parsed.reason, 0);
-      this.#count(headerText(message.headers, 'message-type') ?? 'unknown', 'dead-lettered');
-      stopTimer?.();
-      return;
-    }
-    const envelope = parsed.message;
-    const handler = this.#options.handlers[envelope.type] as MessageHandler<MessageType, Tx> | undefined;
-    if (!handler) {
-      this.#count(envelope.type, 'ignored');
-      stopTimer?.();
-      return;
-    }
-    const { span, active } = this.#startSpan(topic, envelope, message);
-    try {
-      const outcome = await context.with(active, () =>
-        this.#handleWithRetries(envelope, handler, topic, partition, message, heartbeat),
-      );
-      span.setAttribute('shop.outcome', outcome);
-      this.#count(envelope.type, outcome);
-    } catch (error) {
-      span.recordException(error as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR });
-      throw error;
-    } finally {
-      span.end();
-      stopTimer?.();
-    }
-  }
-
-  #startSpan(topic: string, envelope: Message, message: KafkaMessage) {
-    const parent = contextFromTraceparent(envelope.traceparent);
-    const span = tracer.startSpan(
-      `${topic} process`,
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          'messaging.system': 'kafka',
-          'messaging.operation.type': 'process',
-          'messaging.destination.name': topic,
-          'messaging.consumer.group.name': this.#options.groupId,
-          'messaging.message.id': envelope.id,
-          'messaging.kafka.message.key': envelope.key,
-          'messaging.kafka.offset': Number(message.offset),
-          'shop.message.type': envelope.type,
-        },
-        // The Kafka client's own span (the delivery) is linked; the parent is the work that sent the message.
-        links: [trace.getActiveSpan()?.spanContext()]
-          .filter((c) => c !== undefined)
-          .map((c) => ({ context: c })),
-      },
-      parent,
-    );
-    return { span, active: trace.setSpan(parent, span) };
-  }
-
-  /** What one fetch brought from a partition, in chunks of `batchSize`, each chunk in one transaction. */
-  async #consumeBatch({
-    batch,
-    resolveOffset,
-    heartbeat,
-    isRunning,
-    isStale,
-  }: EachBatchPayload): Promise<void> {
-    const size = this.#options.batchSize ?? 1;
+  async #consumeBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) {
+    const size = this.#options.batchSize;
     for (let start = 0; start < batch.messages.length; start += size) {
       // A rebalance took the partition away, or the consumer is stopping: the rest is redelivered.
       if (!isRunning() || isStale()) return;
@@ -275,124 +273,123 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
     messages: KafkaMessage[],
     heartbeat: () => Promise<void>,
   ): Promise<void> {
-    const one = (message: KafkaMessage) => this.#consume({ topic, partition, message, heartbeat });
-    const work: { message: KafkaMessage; envelope: Message; handler: MessageHandler<MessageType, Tx> }[] = [];
-    for (const message of messages) {
-      const parsed = parseMessage(message.value);
-      const handler = parsed.ok
-        ? (this.#options.handlers[parsed.message.type] as MessageHandler<MessageType, Tx> | undefined)
-        : undefined;
-      if (parsed.ok && handler) work.push({ message, envelope: parsed.message, handler });
+    const deliveries = messages.map((message) => this.#read(message));
+    const counts = new Map<string, number>();
+    const count = (type: string, outcome: Outcome, n = 1) => {
+      const label = `${type}\u0000${outcome}`;
+      counts.set(label, (counts.get(label) ?? 0) + n);
+    };
+    for (const delivery of deliveries) {
+      if (delivery.kind === 'skip') count(delivery.type, 'ignored');
+      else if (delivery.kind === 'invalid') {
+        await this.#deadLetter(topic, partition, delivery.message, delivery.reason, 0);
+        count(headerText(delivery.message.headers, 'message-type') ?? 'unknown', 'dead-lettered');
+      }
     }
-    if (work.length < 2 || !(await this.#handleTogether(topic, work))) {
-      for (const message of messages) await one(message);
-      return;
+    const work = deliveries
+      .filter((d): d is Extract<Delivery, { kind: 'handle' }> => d.kind === 'handle')
+      .map((delivery) => this.#trace(topic, delivery));
+    try {
+      if (work.length > 1) {
+        const outcomes = await this.#handleTogether(work);
+        if (outcomes) {
+          for (const [i, w] of work.entries()) count(w.delivery.envelope.type, outcomes[i]!);
+          return;
+        }
+        for (const w of work) w.span.setAttribute('shop.batch.retried_alone', true);
+      }
+      for (const w of work) {
+        count(w.delivery.envelope.type, await this.#handleAlone(topic, partition, w, heartbeat));
+        await heartbeat();
+      }
+    } catch (error) {
+      for (const w of work) {
+        w.span.recordException(error as Error);
+        w.span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      throw error;
+    } finally {
+      for (const w of work) w.span.end();
+      for (const [label, n] of counts) {
+        const [type, outcome] = label.split('\u0000');
+        this.#processed?.inc({ group: this.#options.groupId, type, outcome }, n);
+      }
     }
-    // The chunk committed; what was left out of it is dead-lettered or ignored, as one at a time would.
-    const handled = new Set(work.map((w) => w.message));
-    for (const message of messages) if (!handled.has(message)) await one(message);
   }
 
   /**
-   * Handles a chunk's messages in one transaction, in offset order. Returns false, having
-   * changed nothing, if any of it failed: the caller then handles them one at a time.
+   * What a message is. A type named in the header that this group does not handle is skipped
+   * unparsed (another group handles it, and dead-letters it if it is malformed); anything else
+   * is parsed and validated whole.
    */
-  async #handleTogether(
-    topic: string,
-    work: { message: KafkaMessage; envelope: Message; handler: MessageHandler<MessageType, Tx> }[],
-  ): Promise<boolean> {
-    const { groupId } = this.#options;
-    const started = performance.now();
-    const traced = work.map((w) => ({ ...w, ...this.#startSpan(topic, w.envelope, w.message) }));
+  #read(message: KafkaMessage): Delivery {
+    const declared = headerText(message.headers, 'message-type');
+    if (declared !== undefined && isMessageType(declared) && !this.#handled.has(declared))
+      return { kind: 'skip', message, type: declared };
+    const parsed = parseMessage(message.value);
+    if (!parsed.ok) return { kind: 'invalid', message, reason: parsed.reason };
+    if (!this.#handled.has(parsed.message.type)) return { kind: 'skip', message, type: parsed.message.type };
+    return { kind: 'handle', message, envelope: parsed.message };
+  }
+
+  #trace(topic: string, delivery: Extract<Delivery, { kind: 'handle' }>): Traced {
+    const { envelope, message } = delivery;
+    const parent = contextFromTraceparent(envelope.traceparent);
+    const span = tracer.startSpan(
+      `${topic} process`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': topic,
+          'messaging.consumer.group.name': this.#options.groupId,
+          'messaging.message.id': envelope.id,
+          'messaging.kafka.message.key': envelope.key,
+          'messaging.kafka.offset': Number(message.offset),
+          'shop.message.type': envelope.type,
+        },
+      },
+      parent,
+    );
+    return { delivery, span, active: trace.setSpan(parent, span) };
+  }
+
+  /**
+   * Handles a chunk's messages in one transaction. Returns each one's outcome, or undefined,
+   * having changed nothing, if any of it failed: the caller then handles them one at a time.
+   */
+  async #handleTogether(work: Traced[]): Promise<Outcome[] | undefined> {
     try {
-      const effects: (() => void)[] = [];
-      const afterCommit = (effect: () => void) => effects.push(effect);
-      const outcomes = await this.#options.runInTransaction(async (tx) => {
-        // The per-key locks one at a time takes, here in a fixed order so two chunks cannot deadlock,
-        // then the processed rows, in one statement.
-        const inserted = await tx.$queryRawUnsafe<{ id: string }[]>(
-          `WITH locked AS MATERIALIZED (
-             SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) AS n
-               FROM (SELECT DISTINCT k FROM unnest($1::text[]) AS k ORDER BY k) AS keys)
-           INSERT INTO processed_messages (consumer_group, message_id)
-           SELECT $2, id FROM locked, unnest($3::uuid[]) AS id
-           ON CONFLICT DO NOTHING RETURNING message_id::text AS id`,
-          work.map((w) => `${groupId}:${w.envelope.key}`),
-          groupId,
-          work.map((w) => w.envelope.id),
-        );
-        const fresh = new Set(inserted.map((row) => row.id));
-        const outcomes: Outcome[] = [];
-        for (const { envelope, handler, active } of traced) {
-          // delete: the same message twice in one chunk (a relay re-sent it) is handled once.
-          if (!fresh.delete(envelope.id)) {
-            outcomes.push('duplicate');
-            continue;
-          }
-          const log = this.#log.child({ messageId: envelope.id, type: envelope.type, key: envelope.key });
-          await context.with(active, () => handler(envelope, { tx, log, afterCommit }));
-          outcomes.push('handled');
-        }
-        return outcomes;
-      });
-      runEffects(effects, this.#log);
-      // Every message of the chunk waited for the whole chunk: that is its handling time.
-      const seconds = (performance.now() - started) / 1000;
-      traced.forEach(({ envelope, span }, i) => {
-        span.setAttribute('shop.outcome', outcomes[i]!);
-        span.setAttribute('shop.batch.size', work.length);
-        this.#count(envelope.type, outcomes[i]!);
-        this.#duration?.observe({ group: groupId }, seconds);
-      });
-      return true;
+      const outcomes = await this.#transact(work);
+      for (const w of work) w.span.setAttribute('shop.batch.size', work.length);
+      return outcomes;
     } catch (error) {
       if (this.#stopController.signal.aborted) throw error;
       this.#log.info(
         { err: error, messages: work.length },
-        'handling a batch failed; handling its messages one at a time',
+        'handling a chunk failed; handling its messages one at a time',
       );
-      for (const { span } of traced) span.setAttribute('shop.batch.retried_alone', true);
-      return false;
-    } finally {
-      for (const { span } of traced) span.end();
+      return undefined;
     }
   }
 
-  async #handleWithRetries(
-    envelope: Message,
-    handler: MessageHandler<MessageType, Tx>,
+  /** One message in its own transaction, retried; dead-lettered once it keeps failing. */
+  async #handleAlone(
     topic: string,
     partition: number,
-    message: KafkaMessage,
+    w: Traced,
     heartbeat: () => Promise<void>,
   ): Promise<Outcome> {
-    const { groupId, maxAttempts, backoff, outageBackoff } = this.#options;
+    const { maxAttempts, backoff, outageBackoff } = this.#options;
+    const { envelope, message } = w.delivery;
     const log = this.#log.child({ messageId: envelope.id, type: envelope.type, key: envelope.key });
     let attempts = 0;
     let outages = 0;
     for (;;) {
-      // Only the attempt that commits runs its effects.
-      const effects: (() => void)[] = [];
       try {
-        const outcome = await this.#options.runInTransaction(async (tx) => {
-          // One aggregate's messages are handled one at a time in this group, even when a
-          // rebalance or a restart briefly hands its partition to a second delivery while
-          // the first is still in flight (the second waits here, then finds it processed).
-          // One statement: the lock is taken (the CTE runs first) before the row is written.
-          const fresh = await tx.$executeRawUnsafe(
-            `WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0)))
-             INSERT INTO processed_messages (consumer_group, message_id)
-             SELECT $2, $3::uuid FROM locked ON CONFLICT DO NOTHING`,
-            `${groupId}:${envelope.key}`,
-            groupId,
-            envelope.id,
-          );
-          if (fresh === 0) return 'duplicate' as const;
-          await handler(envelope, { tx, log, afterCommit: (effect) => effects.push(effect) });
-          return 'handled' as const;
-        });
-        runEffects(effects, log);
-        return outcome;
+        const [outcome] = await this.#transact([w]);
+        return outcome!;
       } catch (error) {
         if (this.#stopController.signal.aborted) throw error;
         if (isTransientInfrastructureError(error)) {
@@ -415,6 +412,49 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
         await this.#pause(delay, heartbeat);
       }
     }
+  }
+
+  /** The one way messages are handled: a transaction that records them and runs the handler on the new ones. */
+  async #transact(work: Traced[]): Promise<Outcome[]> {
+    const { groupId, database, handling } = this.#options;
+    const stopTimer = this.#duration?.startTimer({ group: groupId });
+    const effects: (() => unknown)[] = [];
+    const spans = new Map(work.map((w) => [w.delivery.envelope, w]));
+    const handlerContext = (tx: Sql): HandlerContext => ({
+      tx,
+      log: this.#log,
+      afterCommit: (effect) => effects.push(effect),
+      traceparent: (message) => {
+        const w = spans.get(message);
+        return w ? context.with(w.active, currentTraceparent) : message.traceparent;
+      },
+      within: (message, fn) => {
+        const w = spans.get(message);
+        return w ? context.with(w.active, fn) : fn();
+      },
+    });
+    const outcomes = await database.transaction(async (tx) => {
+      const fresh = await claimMessages(
+        tx,
+        groupId,
+        work.map((w) => w.delivery.envelope),
+      );
+      const outcomes: Outcome[] = [];
+      const messages: Message[] = [];
+      for (const w of work) {
+        // delete: the same message twice in one chunk (a relay re-sent it) is handled once.
+        if (fresh.delete(w.delivery.envelope.id)) {
+          messages.push(w.delivery.envelope);
+          outcomes.push('handled');
+        } else outcomes.push('duplicate');
+      }
+      if (messages.length > 0) await handling.handle(messages, handlerContext(tx));
+      return outcomes;
+    });
+    stopTimer?.();
+    runEffects(effects, this.#log);
+    for (const [i, w] of work.entries()) w.span.setAttribute('shop.outcome', outcomes[i]!);
+    return outcomes;
   }
 
   async #pause(ms: number, heartbeat: () => Promise<void>): Promise<void> {
@@ -452,10 +492,6 @@ export class IdempotentConsumer<Tx extends SqlTransaction> {
     });
     this.#log.warn({ topic, partition, offset: message.offset, error }, 'message dead-lettered');
   }
-
-  #count(type: string, outcome: Outcome): void {
-    this.#processed?.inc({ group: this.#options.groupId, type, outcome });
-  }
 }
 
 function describe(error: unknown): string {
@@ -469,11 +505,13 @@ export function headerText(headers: IHeaders | undefined, name: string): string 
   return first === undefined ? undefined : first.toString();
 }
 
-/** The committed handlings' effects; one that throws is logged, it cannot undo the commit. */
-export function runEffects(effects: readonly (() => void)[], log: Logger): void {
+/** The committed handlings' effects; one that throws or rejects is logged, it cannot undo the commit. */
+export function runEffects(effects: readonly (() => unknown)[], log: Logger): void {
   for (const effect of effects) {
     try {
-      effect();
+      const result = effect();
+      if (result instanceof Promise)
+        result.catch((err: unknown) => log.warn({ err }, 'an effect after commit failed'));
     } catch (err) {
       log.warn({ err }, 'an effect after commit failed');
     }

@@ -1,6 +1,7 @@
 export * from './backoff.js';
 export * from './config.js';
 export * from './consumer.js';
+export * from './database.js';
 export * from './database-service.js';
 export * from './db.js';
 export * from './health.js';
@@ -13,6 +14,7 @@ export * from './outbox.js';
 export * from './pagination.js';
 export * from './problems.js';
 export * from './request-context.js';
+export * from './retention.js';
 export * from './retry-policy.js';
 export * from './runtime.js';
 export * from './server.js';

@@ -39,26 +39,37 @@ export function createKafka(
   });
 }
 
+/** How a consumer group notices a member that is gone (kafkaEnv: KAFKA_SESSION_TIMEOUT, KAFKA_HEARTBEAT_INTERVAL). */
+export interface ConsumerTimings {
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+}
+
+/** Kafka's floor for a session (the broker's group.min.session.timeout.ms default). */
+export const MIN_SESSION_TIMEOUT_MS = 6000;
+
+export const defaultConsumerTimings: ConsumerTimings = { sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000 };
+
 /**
  * The settings every consumer group of ours runs with, beside its groupId.
- * - sessionTimeout 30 s: how long the group waits for a member that died without leaving
- *   (kill -9, OOM) before its partitions go to a restarted or surviving member. It must
- *   outlast the slowest single handling, since heartbeats go out between messages: a
- *   payments command may call the provider for up to 25 s (payments config.ts). So the
- *   saga's step deadlines (orders config.ts, 60 s) are set well above it, or a crashed
- *   payments or inventory would cancel every order in flight while its partitions wait
- *   (an e2e crash test saw that with 30 s deadlines).
+ * - sessionTimeout (6 s by default): how long the group waits for a member that died without
+ *   leaving (kill -9, OOM) before its partitions go to a restarted or surviving member; kafkajs
+ *   has no static membership, so this is the time a crashed consumer's partitions stand still.
+ *   It can be this short because no handler blocks: nothing slow runs inside a consumer's
+ *   transaction (a payment's provider call runs after commit, from a recorded intent), and the
+ *   consumer heartbeats between chunks and while it waits out an outage.
  * - maxWaitTimeInMs 1 s: how long an idle fetch waits at the broker for data. Stopping a
- *   consumer waits for the fetch in flight, so kafkajs's 5 s default made every graceful
- *   stop of an idle consumer take about 5 s, half of SHUTDOWN_GRACE. A fetch still returns
- *   at once when there is data; idle, it is one more fetch a second.
+ *   consumer waits for the fetch in flight, so kafkajs's 5 s default made every graceful stop of
+ *   an idle consumer take about 5 s. A fetch still returns at once when there is data.
  */
-export const consumerSettings = {
-  allowAutoTopicCreation: false,
-  sessionTimeout: 30_000,
-  heartbeatInterval: 3000,
-  maxWaitTimeInMs: 1000,
-} satisfies Omit<ConsumerConfig, 'groupId'>;
+export function consumerSettings(timings: ConsumerTimings = defaultConsumerTimings) {
+  return {
+    allowAutoTopicCreation: false,
+    sessionTimeout: timings.sessionTimeoutMs,
+    heartbeatInterval: timings.heartbeatIntervalMs,
+    maxWaitTimeInMs: 1000,
+  } satisfies Omit<ConsumerConfig, 'groupId'>;
+}
 
 /** Creates the topics that do not exist yet; existing ones are left as they are. */
 export async function ensureTopics(

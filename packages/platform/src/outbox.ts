@@ -1,72 +1,104 @@
 // The transactional outbox. A service writes the messages it wants to send into
 // its own `outbox` table in the same transaction as the state change they
 // describe, so either both happen or neither does. The relay then publishes
-// pending rows to Kafka and marks them sent only after the broker acknowledged;
-// a crash in between means the row is sent again, and consumers drop the
-// duplicate by message id (see consumer.ts). Several replicas can relay at once:
-// rows are claimed with FOR UPDATE SKIP LOCKED, and a row is held back while an
-// earlier row of its key is still pending outside its batch, which keeps the order
-// per key (writers of one aggregate serialise on its row, so id order is commit order).
-import { type Message, type MessageType, topicOf } from '@shop/contracts';
+// pending rows to Kafka in batches and marks them sent only after the broker
+// acknowledged; a crash in between means the rows are sent again, and consumers
+// drop the duplicates by message id (see consumer.ts). Several replicas can relay
+// at once: rows are claimed with FOR UPDATE SKIP LOCKED, and a row is held back
+// while an earlier row of its key is still pending outside its batch, which keeps
+// the order per key (writers of one aggregate serialise on its row, so id order
+// is commit order).
+import { type Message, topicOf } from '@shop/contracts';
 import type { Producer } from 'kafkajs';
 import pg from 'pg';
 import type { Registry } from 'prom-client';
 import { type BackoffPolicy, fullJitterDelay, sleep } from './backoff.js';
+import type { Database, Sql } from './database.js';
 import type { Logger } from './logging.js';
 import { Counter, Histogram, metric } from './metrics.js';
 
-/** The part of a transaction client the outbox and the consumers need (a Prisma transaction client fits). */
-export interface SqlTransaction {
-  $executeRawUnsafe(query: string, ...values: unknown[]): Promise<number>;
-  $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T>;
-}
-
 export const OUTBOX_CHANNEL = 'outbox';
 
-/** Writes messages (built with buildMessage) to the outbox inside the caller's transaction. */
-export async function enqueue(
-  tx: SqlTransaction,
-  ...messages: { id: string; type: MessageType; key: string }[]
-): Promise<void> {
-  if (messages.length === 0) return;
-  const values: unknown[] = [];
-  const rows = messages.map((message, index) => {
-    values.push(message.id, topicOf(message.type), message.key, message.type, JSON.stringify(message));
-    const p = index * 5;
-    return `($${p + 1}::uuid, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5}::jsonb)`;
-  });
-  await tx.$executeRawUnsafe(
-    `INSERT INTO outbox (message_id, topic, key, type, payload) VALUES ${rows.join(', ')}`,
-    ...values,
-  );
+/**
+ * The outbox insert as SQL with its parameters numbered from `$first`, for a statement that does
+ * more than enqueue (a CTE beside the state change, so the change and its messages are one round
+ * trip). `from` joins other rows (a CTE with one row inserts the messages once, with none it
+ * inserts nothing); `where` filters the messages, each named `m` (m.key, m.type...).
+ */
+export function enqueueStatement(first: number) {
+  const $ = (i: number) => `$${first + i}`;
+  const rows = `unnest(${$(0)}::uuid[], ${$(1)}::text[], ${$(2)}::text[], ${$(3)}::text[], ${$(4)}::jsonb[])
+                AS m(message_id, topic, key, type, payload)`;
+  return {
+    insert: ({ from, where }: { from?: string; where?: string } = {}) =>
+      `INSERT INTO outbox (message_id, topic, key, type, payload)
+       SELECT m.message_id, m.topic, m.key, m.type, m.payload FROM ${from ? `${from}, ` : ''}${rows}
+       ${where ? `WHERE ${where}` : ''}`,
+    values: (messages: readonly Message[]): unknown[] => [
+      messages.map((m) => m.id),
+      messages.map((m) => topicOf(m.type)),
+      messages.map((m) => m.key),
+      messages.map((m) => m.type),
+      messages.map((m) => JSON.stringify(m)),
+    ],
+  };
 }
 
+const outboxInsert = enqueueStatement(1);
+// A named statement: parsed once per connection, then only bound and executed.
+const INSERT_OUTBOX = { name: 'shop-outbox-insert', text: outboxInsert.insert() };
+
+/** What enqueue needs of a transaction: node-postgres' query with a statement object. */
+export interface OutboxWriter {
+  query(statement: { name?: string; text: string; values?: unknown[] }): Promise<unknown>;
+}
+
+/**
+ * A Prisma interactive transaction as an OutboxWriter, for the few writes that stay on Prisma
+ * (users' account changes, which are not on any hot path).
+ */
+export function prismaOutbox(tx: {
+  $executeRawUnsafe(query: string, ...values: unknown[]): Promise<number>;
+}): OutboxWriter {
+  return { query: ({ text, values = [] }) => tx.$executeRawUnsafe(text, ...values) };
+}
+
+/** Writes messages (built with buildMessage) to the outbox inside the caller's transaction, in this order. */
+export async function enqueue(tx: Sql | OutboxWriter, ...messages: Message[]): Promise<void> {
+  if (messages.length === 0) return;
+  await (tx as OutboxWriter).query({ ...INSERT_OUTBOX, values: outboxInsert.values(messages) });
+}
+
+/** A claimed row, read the way it is sent: the payload as JSON text, never parsed here. */
 interface PendingRow {
+  /** A bigint, which node-postgres reads as a string. */
   id: string;
   topic: string;
   key: string;
   type: string;
-  payload: Message;
+  message_id: string;
+  traceparent: string | null;
+  value: string;
+  created_ms: number;
 }
 
 export interface OutboxRelayOptions {
-  databaseUrl: string;
+  database: Database;
   producer: Producer;
   logger: Logger;
   metrics?: Registry;
   batchSize?: number;
   /** Safety net only: the relay normally wakes on NOTIFY from the outbox trigger. */
   pollIntervalMs?: number;
-  /** Published rows older than this are deleted. */
-  retentionMs?: number;
   /** Prepended to every topic name (separate environments or test runs on one cluster). */
   topicPrefix?: string;
   backoff?: BackoffPolicy;
 }
 
 export class OutboxRelay {
-  readonly #pool: pg.Pool;
-  readonly #options: Required<Omit<OutboxRelayOptions, 'metrics'>> & Pick<OutboxRelayOptions, 'metrics'>;
+  readonly #database: Database;
+  readonly #options: Required<Omit<OutboxRelayOptions, 'metrics' | 'database'>> &
+    Pick<OutboxRelayOptions, 'metrics'>;
   readonly #log: Logger;
   #listener: pg.Client | undefined;
   #running = false;
@@ -74,23 +106,21 @@ export class OutboxRelay {
   #wake: (() => void) | undefined;
   #signalled = false;
   #stopController = new AbortController();
-  #lastPrune = 0;
   #heldBack = 0;
   readonly #published?: Counter;
   readonly #lag?: Histogram;
 
   constructor(options: OutboxRelayOptions) {
+    const { database, ...rest } = options;
+    this.#database = database;
     this.#options = {
-      batchSize: 200,
+      batchSize: 500,
       pollIntervalMs: 5000,
-      retentionMs: 60 * 60 * 1000,
       backoff: { baseMs: 100, capMs: 5000 },
       topicPrefix: '',
-      ...options,
+      ...rest,
     };
     this.#log = options.logger.child({ component: 'outbox-relay' });
-    this.#pool = new pg.Pool({ connectionString: options.databaseUrl, max: 2 });
-    this.#pool.on('error', (err) => this.#log.warn({ err }, 'idle outbox connection failed'));
     const registry = options.metrics;
     if (registry) {
       this.#published = metric(
@@ -125,6 +155,7 @@ export class OutboxRelay {
     this.#loop = this.#run();
   }
 
+  /** Stops after the batch in hand. The database pool belongs to the service and stays open. */
   async stop(): Promise<void> {
     this.#running = false;
     this.#stopController.abort();
@@ -132,12 +163,11 @@ export class OutboxRelay {
     await this.#loop;
     await this.#listener?.end().catch(() => undefined);
     this.#listener = undefined;
-    await this.#pool.end();
   }
 
   /** Rows waiting to be published; for readiness detail and tests. */
   async pending(): Promise<number> {
-    const { rows } = await this.#pool.query<{ n: string }>(
+    const { rows } = await this.#database.query<{ n: string }>(
       'SELECT count(*) AS n FROM outbox WHERE published_at IS NULL',
     );
     return Number(rows[0]?.n ?? 0);
@@ -150,7 +180,6 @@ export class OutboxRelay {
         await this.#ensureListening();
         const published = await this.publishBatch();
         failures = 0;
-        await this.#pruneNow();
         // Held-back rows become publishable when another relay commits, which sends no NOTIFY.
         if (published === 0 && this.#heldBack > 0)
           await sleep(20, this.#stopController.signal).catch(() => undefined);
@@ -164,58 +193,59 @@ export class OutboxRelay {
     }
   }
 
-  /** Publishes one batch of pending rows; returns how many were published. */
+  /**
+   * Publishes one batch of pending rows; returns how many were published. The commit that marks
+   * them does not wait for the WAL flush: if Postgres loses it in a crash, the rows are published
+   * again, and every consumer drops a message it has handled already.
+   */
   async publishBatch(): Promise<number> {
-    const client = await this.#pool.connect();
-    // pg removes its idle error listener on checkout; without one, a server restart mid-batch would crash the process.
-    const onError = (err: Error) => this.#log.warn({ err }, 'outbox connection failed mid-batch');
-    client.on('error', onError);
-    let broken = false;
-    try {
-      await client.query('BEGIN');
-      const claimed = await client.query<PendingRow>(
-        `SELECT id, topic, key, type, payload FROM outbox
-          WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [this.#options.batchSize],
-      );
-      const rows = await this.#withoutOvertaking(client, claimed.rows);
-      this.#heldBack = claimed.rows.length - rows.length;
-      if (rows.length === 0) {
-        await client.query('COMMIT');
-        return 0;
-      }
-      const byTopic = new Map<string, PendingRow[]>();
-      for (const row of rows) byTopic.set(row.topic, [...(byTopic.get(row.topic) ?? []), row]);
-      await this.#options.producer.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic].map(([topic, topicRows]) => ({
-          topic: this.#options.topicPrefix + topic,
-          messages: topicRows.map((row) => ({
-            key: row.key,
-            value: JSON.stringify(row.payload),
-            headers: {
-              'content-type': 'application/json',
-              'message-id': row.payload.id,
-              'message-type': row.type,
-              ...(row.payload.traceparent ? { traceparent: row.payload.traceparent } : {}),
-            },
-          })),
-        })),
-      });
-      await client.query('UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])', [
-        rows.map((row) => row.id),
-      ]);
-      await client.query('COMMIT');
-      this.#record(rows);
-      return rows.length;
-    } catch (error) {
-      broken = true;
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
+    let published: PendingRow[] = [];
+    await this.#database.transaction(
+      async (tx) => {
+        const claimed = await tx.query<PendingRow>({
+          name: 'shop-outbox-claim',
+          text: `SELECT id, topic, key, type, message_id::text, payload->>'traceparent' AS traceparent,
+                        payload::text AS value, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
+                   FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          values: [this.#options.batchSize],
+        });
+        const rows = await this.#withoutOvertaking(tx, claimed.rows);
+        this.#heldBack = claimed.rows.length - rows.length;
+        if (rows.length === 0) return;
+        await this.#options.producer.sendBatch({ acks: -1, topicMessages: this.#topicMessages(rows) });
+        await tx.query({
+          name: 'shop-outbox-mark',
+          text: 'UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])',
+          values: [rows.map((row) => row.id)],
+        });
+        published = rows;
+      },
+      { synchronousCommit: false },
+    );
+    this.#record(published);
+    return published.length;
+  }
+
+  #topicMessages(rows: PendingRow[]) {
+    const byTopic = new Map<string, PendingRow[]>();
+    for (const row of rows) {
+      const list = byTopic.get(row.topic);
+      if (list) list.push(row);
+      else byTopic.set(row.topic, [row]);
     }
+    return [...byTopic].map(([topic, topicRows]) => ({
+      topic: this.#options.topicPrefix + topic,
+      messages: topicRows.map((row) => ({
+        key: row.key,
+        value: row.value,
+        headers: {
+          'content-type': 'application/json',
+          'message-id': row.message_id,
+          'message-type': row.type,
+          ...(row.traceparent ? { traceparent: row.traceparent } : {}),
+        },
+      })),
+    }));
   }
 
   // A claimed row must wait while an earlier pending row of its key is not in this
@@ -224,17 +254,18 @@ export class OutboxRelay {
   // hold 1 and 4, another relay 2 and 3), so the check is per row, not per key: the
   // rows of a key before its first gap go now, the rest wait. The lowest pending row
   // of a key is never behind a gap, so some relay can always make progress.
-  async #withoutOvertaking(client: pg.PoolClient, rows: PendingRow[]): Promise<PendingRow[]> {
+  async #withoutOvertaking(tx: Sql, rows: PendingRow[]): Promise<PendingRow[]> {
     if (rows.length === 0) return rows;
     const lastIdByKey = new Map<string, string>();
     for (const row of rows) lastIdByKey.set(row.key, row.id); // claimed in id order: the last one stays
-    const { rows: gaps } = await client.query<{ key: string; id: string }>(
-      `SELECT o.key, min(o.id)::text AS id FROM outbox o
-         JOIN unnest($1::text[], $2::bigint[]) AS last(key, id) ON o.key = last.key
-        WHERE o.published_at IS NULL AND o.id < last.id AND o.id <> ALL($3::bigint[])
-        GROUP BY o.key`,
-      [[...lastIdByKey.keys()], [...lastIdByKey.values()], rows.map((row) => row.id)],
-    );
+    const { rows: gaps } = await tx.query<{ key: string; id: string }>({
+      name: 'shop-outbox-gaps',
+      text: `SELECT o.key, min(o.id)::text AS id FROM outbox o
+               JOIN unnest($1::text[], $2::bigint[]) AS last(key, id) ON o.key = last.key
+              WHERE o.published_at IS NULL AND o.id < last.id AND o.id <> ALL($3::bigint[])
+              GROUP BY o.key`,
+      values: [[...lastIdByKey.keys()], [...lastIdByKey.values()], rows.map((row) => row.id)],
+    });
     if (gaps.length === 0) return rows;
     const firstGap = new Map(gaps.map((gap) => [gap.key, BigInt(gap.id)]));
     return rows.filter((row) => {
@@ -244,27 +275,19 @@ export class OutboxRelay {
   }
 
   #record(rows: PendingRow[]): void {
+    if (rows.length === 0 || !this.#published) return;
     const now = Date.now();
+    const perTopic = new Map<string, number>();
     for (const row of rows) {
-      this.#published?.inc({ topic: row.topic });
-      this.#lag?.observe((now - Date.parse(row.payload.time)) / 1000);
+      perTopic.set(row.topic, (perTopic.get(row.topic) ?? 0) + 1);
+      this.#lag?.observe((now - row.created_ms) / 1000);
     }
-  }
-
-  async #pruneNow(): Promise<void> {
-    const now = Date.now();
-    if (now - this.#lastPrune < 60_000) return;
-    this.#lastPrune = now;
-    await this.#pool.query(
-      `DELETE FROM outbox WHERE id IN (
-         SELECT id FROM outbox WHERE published_at < now() - $1::interval LIMIT 5000)`,
-      [`${Math.round(this.#options.retentionMs / 1000)} seconds`],
-    );
+    for (const [topic, count] of perTopic) this.#published.inc({ topic }, count);
   }
 
   async #ensureListening(): Promise<void> {
     if (this.#listener) return;
-    const listener = new pg.Client({ connectionString: this.#options.databaseUrl });
+    const listener = new pg.Client(this.#database.pool.options);
     listener.on('notification', () => this.#signal());
     listener.on('error', (err) => {
       this.#log.warn({ err }, 'outbox LISTEN connection lost; polling until it is back');
@@ -318,6 +341,7 @@ CREATE TABLE IF NOT EXISTS processed_messages (
   processed_at TIMESTAMPTZ(3) NOT NULL DEFAULT now(),
   PRIMARY KEY (consumer_group, message_id)
 );
+CREATE INDEX IF NOT EXISTS processed_messages_processed_at_idx ON processed_messages (processed_at);
 CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_notify('${OUTBOX_CHANNEL}', '');

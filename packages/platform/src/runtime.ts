@@ -6,32 +6,32 @@ import type { Producer } from 'kafkajs';
 import type { z } from 'zod';
 import { fullJitterDelay, sleep } from './backoff.js';
 import type { kafkaEnv } from './config.js';
-import { IdempotentConsumer, type MessageHandlers } from './consumer.js';
+import { IdempotentConsumer, type MessageHandling } from './consumer.js';
+import type { Database } from './database.js';
 import type { Readiness } from './health.js';
 import { createKafka, createProducer, ensureTopics } from './kafka.js';
 import type { StopStep } from './lifecycle.js';
 import type { Logger } from './logging.js';
 import type { Registry } from './metrics.js';
-import { OutboxRelay, type SqlTransaction } from './outbox.js';
+import { OutboxRelay } from './outbox.js';
 
-export interface ConsumerSpec<Tx extends SqlTransaction> {
+export interface ConsumerSpec {
   groupId: string;
   topics: readonly Topic[];
-  handlers: MessageHandlers<Tx>;
+  handling: MessageHandling;
   partitionsConsumedConcurrently?: number;
-  /** Messages of one partition handled per transaction (IdempotentConsumerOptions.batchSize). */
+  /** At most this many messages of one partition per transaction (IdempotentConsumerOptions.batchSize). */
   batchSize?: number;
 }
 
-export interface MessagingOptions<Tx extends SqlTransaction> {
+export interface MessagingOptions {
   service: string;
   kafka: z.infer<typeof kafkaEnv>;
-  databaseUrl: string;
+  database: Database;
   logger: Logger;
   metrics: Registry;
   readiness: Readiness;
-  runInTransaction: <R>(work: (tx: Tx) => Promise<R>) => Promise<R>;
-  consumers: ConsumerSpec<Tx>[];
+  consumers: ConsumerSpec[];
 }
 
 export interface Messaging {
@@ -40,10 +40,8 @@ export interface Messaging {
   stopSteps: StopStep[];
 }
 
-export async function startMessaging<Tx extends SqlTransaction>(
-  options: MessagingOptions<Tx>,
-): Promise<Messaging> {
-  const { kafka: env, logger, metrics, readiness } = options;
+export async function startMessaging(options: MessagingOptions): Promise<Messaging> {
+  const { kafka: env, logger, metrics, readiness, database } = options;
   const prefix = env.KAFKA_TOPIC_PREFIX;
   const kafka = createKafka({
     brokers: env.KAFKA_BROKERS,
@@ -60,27 +58,26 @@ export async function startMessaging<Tx extends SqlTransaction>(
     ),
   );
   const producer = await whileBrokerStarts('connecting the producer', () => createProducer(kafka));
-  const relay = new OutboxRelay({
-    databaseUrl: options.databaseUrl,
-    producer,
-    logger,
-    metrics,
-    topicPrefix: prefix,
-  });
+  const relay = new OutboxRelay({ database, producer, logger, metrics, topicPrefix: prefix });
   relay.start();
   readiness.add('outbox', async () => ({ pending: await relay.pending() }), { critical: false });
 
+  const timings = {
+    sessionTimeoutMs: env.KAFKA_SESSION_TIMEOUT,
+    heartbeatIntervalMs: env.KAFKA_HEARTBEAT_INTERVAL,
+  };
   const consumers = options.consumers.map(
     (spec) =>
-      new IdempotentConsumer<Tx>({
+      new IdempotentConsumer({
         kafka,
         groupId: spec.groupId,
         topics: spec.topics,
-        handlers: spec.handlers,
-        runInTransaction: options.runInTransaction,
+        handling: spec.handling,
+        database,
         producer,
         logger,
         metrics,
+        timings,
         topicPrefix: prefix,
         ...(spec.partitionsConsumedConcurrently
           ? { partitionsConsumedConcurrently: spec.partitionsConsumedConcurrently }

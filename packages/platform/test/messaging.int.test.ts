@@ -6,8 +6,6 @@ import {
   collect,
   createTestDatabase,
   eventually,
-  type PgTransaction,
-  pgTransactions,
   runTs,
   type TestDatabase,
   testKafka,
@@ -15,17 +13,21 @@ import {
   uniquePrefix,
 } from '@shop/testkit';
 import type { Producer } from 'kafkajs';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createProducer,
   createRegistry,
+  Database,
+  eachMessage,
   enqueue,
   ensureTopics,
   IdempotentConsumer,
   MESSAGING_SCHEMA_SQL,
-  type MessageHandlers,
+  type MessageHandling,
+  messagingRetention,
   OutboxRelay,
+  RetentionSweeper,
+  type Sql,
 } from '../src/index.js';
 
 // txid: which transaction wrote the effect, to see messages handled together.
@@ -36,16 +38,14 @@ const kafka = testKafka('messaging-test');
 const prefixes: string[] = [];
 let prefix = '';
 let db: TestDatabase;
-let pool: pg.Pool;
+let database: Database;
 let producer: Producer;
-let runInTransaction: ReturnType<typeof pgTransactions>;
+const runInTransaction = <R>(work: (tx: Sql) => Promise<R>) => database.transaction(work);
 const stoppers: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase('messaging', [MESSAGING_SCHEMA_SQL, EFFECTS_SQL]);
-  pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  pool.on('error', () => undefined);
-  runInTransaction = pgTransactions(pool);
+  database = new Database({ url: db.url, poolSize: 4 });
   producer = await createProducer(kafka);
 });
 
@@ -70,7 +70,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await producer.disconnect();
-  await pool.end();
+  await database.close();
   await db.drop();
   const admin = kafka.admin();
   await admin.connect();
@@ -80,7 +80,7 @@ afterAll(async () => {
 });
 
 function startRelay(options: Partial<ConstructorParameters<typeof OutboxRelay>[0]> = {}) {
-  const relay = new OutboxRelay({ databaseUrl: db.url, producer, logger, topicPrefix: prefix, ...options });
+  const relay = new OutboxRelay({ database, producer, logger, topicPrefix: prefix, ...options });
   relay.start();
   stoppers.push(() => relay.stop());
   return relay;
@@ -139,11 +139,11 @@ describe('transactional outbox', () => {
           "SELECT payload->>'id' AS message_id FROM outbox WHERE published_at IS NOT NULL ORDER BY outbox.id",
         )
       ).map((row) => row.message_id);
-    const relay = new OutboxRelay({ databaseUrl: db.url, producer, logger, topicPrefix: prefix });
+    const relay = new OutboxRelay({ database, producer, logger, topicPrefix: prefix });
     stoppers.push(() => relay.stop());
 
     // Another relay has claimed the middle two rows, so SKIP LOCKED shows this one the 1st and 4th.
-    const other = await pool.connect();
+    const other = await database.pool.connect();
     try {
       await other.query('BEGIN');
       await other.query("SELECT id FROM outbox WHERE payload->>'id' = ANY($1::text[]) FOR UPDATE", [
@@ -172,33 +172,32 @@ describe('transactional outbox', () => {
 describe('idempotent consumer', () => {
   // committed: the ids whose after-commit effect ran, registered before onRelease can throw.
   const handlers = (
-    onRelease?: (message: Message<'stock.released'>, tx: PgTransaction) => Promise<void>,
+    onRelease?: (message: Message<'stock.released'>, tx: Sql) => Promise<void>,
     committed: string[] = [],
   ) =>
-    ({
+    eachMessage({
       'stock.released': async (message, { tx, afterCommit }) => {
         afterCommit(() => committed.push(message.id));
-        await tx.$executeRawUnsafe(
+        await tx.query(
           'INSERT INTO effects (message_id, order_id, seq) VALUES ($1, $2, (SELECT count(*) FROM effects WHERE order_id = $2))',
-          message.id,
-          message.data.orderId,
+          [message.id, message.data.orderId],
         );
         await onRelease?.(message, tx);
       },
-    }) satisfies MessageHandlers<PgTransaction>;
+    });
 
   async function startConsumer(
     groupId: string,
-    h: MessageHandlers<PgTransaction>,
+    handling: MessageHandling,
     metrics = createRegistry('test'),
-    batchSize = 1,
+    batchSize = 100,
   ) {
-    const consumer = new IdempotentConsumer<PgTransaction>({
+    const consumer = new IdempotentConsumer({
       kafka,
       groupId: `${prefix}${groupId}`,
       topics: ['inventory.replies'],
-      handlers: h,
-      runInTransaction,
+      handling,
+      database,
       producer,
       logger,
       metrics,
@@ -295,7 +294,11 @@ describe('idempotent consumer', () => {
       },
       { timeoutMs: 30_000, what: 'every message handled' },
     );
+    // In order on the topic (the relays' part), and handled in that order (the consumer's).
+    const onTopic = await collect(kafka, `${prefix}inventory.replies`, (m) => m.length >= 120);
     for (const key of keys) {
+      const published = onTopic.filter((m) => m.key === key).map((m) => JSON.parse(m.value ?? '{}').id);
+      expect(published).toEqual(sent.get(key));
       const handled = (await effectsFor(key)).sort((a, b) => a.seq - b.seq).map((row) => row.message_id);
       expect(handled).toEqual(sent.get(key));
     }
@@ -331,7 +334,8 @@ describe('idempotent consumer', () => {
       'dlq-original-topic': `${prefix}inventory.replies`,
       'dlq-consumer-group': `${prefix}poison`,
     });
-    expect(attempts).toBe(3);
+    // Once in its chunk (with the next message), then the three attempts of its own.
+    expect(attempts).toBe(4);
     // The next message on the same partition was not blocked, and the poison left no partial write.
     await eventually(
       async () =>
@@ -444,6 +448,47 @@ describe('idempotent consumer', () => {
       expect(committed.sort()).toEqual([...sent.values()].flat().sort());
     });
 
+    it('hands the handler a whole chunk in one call, set-based, and skips types it does not handle unparsed', async () => {
+      await freshTopics('chunk');
+      const metrics = createRegistry('test');
+      const calls: number[] = [];
+      const handling: MessageHandling = {
+        types: ['stock.released'],
+        async handle(messages, { tx }) {
+          calls.push(messages.length);
+          // One statement for the whole chunk, as a set-based handler writes.
+          await tx.query(
+            `INSERT INTO effects (message_id, order_id, seq)
+             SELECT id, order_id, 0 FROM unnest($1::uuid[], $2::uuid[]) AS m(id, order_id)`,
+            [messages.map((m) => m.id), messages.map((m) => m.key)],
+          );
+        },
+      };
+      await startConsumer('chunk', handling, metrics, 50);
+      const key = randomUUID();
+      const released40 = Array.from({ length: 40 }, () => released(key));
+      // A type of the topic this group does not handle: skipped by its header, its value never parsed.
+      const other = { key, value: 'not even JSON', headers: { 'message-type': 'stock.committed' } };
+      await producer.send({
+        topic: `${prefix}inventory.replies`,
+        messages: [...released40.map((m) => ({ key, value: JSON.stringify(m) })), other],
+      });
+      await eventually(async () => ((await effectsFor(key)).length === 40 ? true : undefined), {
+        what: 'the chunk handled',
+      });
+      expect(calls.length).toBeLessThan(40);
+      expect(calls.reduce((a, b) => a + b, 0)).toBe(40);
+      await eventually(
+        async () =>
+          /type="stock.committed",outcome="ignored"[^}]*} 1$/m.test(
+            await metrics.getSingleMetricAsString('consumer_messages_total'),
+          )
+            ? true
+            : undefined,
+        { what: 'the other type counted as ignored' },
+      );
+    });
+
     it('rolls a failing batch back and handles it one at a time: the poison dead-lettered, the rest once', async () => {
       await freshTopics('batch-poison');
       const key = randomUUID();
@@ -484,5 +529,40 @@ describe('idempotent consumer', () => {
         c!.id,
       ]);
     });
+  });
+});
+
+describe('retention', () => {
+  it('prunes published outbox rows and processed-message records past their retention, and nothing else', async () => {
+    const group = `retention-${randomUUID()}`;
+    const old = released(randomUUID());
+    const recent = released(randomUUID());
+    const pending = released(randomUUID());
+    await runInTransaction((tx) => enqueue(tx, old, recent, pending));
+    await db.query(`UPDATE outbox SET published_at = now() - interval '2 hours' WHERE message_id = $1`, [
+      old.id,
+    ]);
+    await db.query('UPDATE outbox SET published_at = now() WHERE message_id = $1', [recent.id]);
+    await db.query(
+      `INSERT INTO processed_messages (consumer_group, message_id, processed_at)
+       VALUES ($1, $2, now() - interval '8 days'), ($1, $3, now() - interval '6 days')`,
+      [group, old.id, recent.id],
+    );
+    const sweeper = new RetentionSweeper(
+      database,
+      messagingRetention({ OUTBOX_RETENTION: 60 * 60_000, PROCESSED_MESSAGES_RETENTION: 7 * 86_400_000 }),
+      logger,
+      { chunk: 1 },
+    );
+    const deleted = await sweeper.sweep();
+    expect(deleted).toEqual({ outbox: 1, processed_messages: 1 });
+    const outbox = await db.query<{ message_id: string }>('SELECT message_id FROM outbox ORDER BY id');
+    expect(outbox.map((r) => r.message_id)).toEqual([recent.id, pending.id]);
+    const processed = await db.query<{ message_id: string }>(
+      'SELECT message_id FROM processed_messages WHERE consumer_group = $1',
+      [group],
+    );
+    expect(processed.map((r) => r.message_id)).toEqual([recent.id]);
+    expect(await sweeper.sweep()).toEqual({ outbox: 0, processed_messages: 0 });
   });
 });

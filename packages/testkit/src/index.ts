@@ -5,6 +5,5 @@ export * from './kafka.js';
 export * from './logger.js';
 export * from './process.js';
 export * from './service-database.js';
-export * from './sql.js';
 export * from './tokens.js';
 export * from './wait.js';

@@ -78,5 +78,7 @@ export function kafkaEnvFor(prefix: string) {
     KAFKA_TOPIC_PARTITIONS: 3,
     KAFKA_REPLICATION_FACTOR: 1,
     KAFKA_TOPIC_PREFIX: prefix,
+    KAFKA_SESSION_TIMEOUT: 6000,
+    KAFKA_HEARTBEAT_INTERVAL: 1000,
   };
 }

@@ -177,7 +177,7 @@ export class DenyListFeed {
 
     const consumer = this.#kafka.consumer({
       groupId: this.groupId,
-      ...consumerSettings,
+      ...consumerSettings(),
     });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => {

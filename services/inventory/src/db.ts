@@ -1,9 +1,12 @@
+// The inventory database: one pool, used by Prisma for the catalogue routes and
+// directly by the stock commands (stock.ts).
 import { PrismaPg } from '@prisma/adapter-pg';
+import { Database } from '@shop/platform';
 import { PrismaClient } from './generated/prisma/client.js';
 
 export type { PrismaClient };
-export type Transaction = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 
-export function createPrisma(databaseUrl: string, poolSize = 10): PrismaClient {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: poolSize }) });
+export function createDatabase(url: string, poolSize = 10): { database: Database; prisma: PrismaClient } {
+  const database = new Database({ url, poolSize, applicationName: 'inventory' });
+  return { database, prisma: new PrismaClient({ adapter: new PrismaPg(database.pool) }) };
 }

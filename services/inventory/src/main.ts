@@ -2,25 +2,25 @@
 import { createLogger, loadConfig, runDatabaseService, serviceMain } from '@shop/platform';
 import { buildApp } from './app.js';
 import { inventoryEnv } from './config.js';
-import { createPrisma, type Transaction } from './db.js';
-import { stockHandlers } from './stock.js';
+import { createDatabase } from './db.js';
+import { stockHandling } from './stock.js';
 
 await serviceMain(async () => {
   const config = loadConfig(inventoryEnv);
   const logger = createLogger({ name: config.SERVICE_NAME, level: config.LOG_LEVEL });
-  const prisma = createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  const { database, prisma } = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const app = buildApp({
     prisma,
     logger,
     serviceTokenSecrets: config.SERVICE_TOKEN_SECRETS,
     bodyLimit: config.BODY_LIMIT_BYTES,
   });
-  await runDatabaseService<Transaction>({
+  await runDatabaseService({
     config,
     app,
     logger,
-    database: prisma,
-    runInTransaction: (work) => prisma.$transaction(work),
-    consumers: [{ groupId: 'inventory', topics: ['inventory.commands'], handlers: stockHandlers }],
+    database,
+    prisma,
+    consumers: [{ groupId: 'inventory', topics: ['inventory.commands'], handling: stockHandling }],
   });
 });

@@ -2,7 +2,7 @@
 // exists is left alone (its stock included), so re-running `make dev` never
 // resets what a developer changed.
 import { createLogger, databaseEnv, failStartup, loadConfig } from '@shop/platform';
-import { createPrisma } from './db.js';
+import { createDatabase } from './db.js';
 
 const demoProducts = [
   {
@@ -40,13 +40,14 @@ const demoProducts = [
 try {
   const { DATABASE_URL } = loadConfig(databaseEnv);
   const logger = createLogger({ name: 'inventory-seed' });
-  const prisma = createPrisma(DATABASE_URL, 2);
+  const { database, prisma } = createDatabase(DATABASE_URL, 2);
   const result = await prisma.product.createMany({
     data: demoProducts.map((product) => ({ ...product, currency: 'EUR' })),
     skipDuplicates: true,
   });
   logger.info({ created: result.count, known: demoProducts.length - result.count }, 'demo products seeded');
   await prisma.$disconnect();
+  await database.close();
 } catch (error) {
   failStartup(error);
 }

@@ -1,130 +1,134 @@
-// The saga's stock commands: reserve an order's lines (all or nothing), release
-// them, or commit them (the goods leave the shelf). Each runs inside the
-// consumer's transaction, answers through the outbox, and is idempotent through
-// the reservation's status, so a command sent twice has one effect. Plain SQL
-// throughout: these run for every order, and a Prisma model query costs
-// several times the CPU of the same statement (bench/FINDINGS.md).
-import { buildMessage, type Message, type MessageData, type MessageType } from '@shop/contracts';
-import { currentTraceparent, enqueue, type MessageHandlers } from '@shop/platform';
-import type { Transaction } from './db.js';
-import { decideReservation, type Line, type StockLevel } from './domain/reservation.js';
+// The saga's stock commands (reserve an order's lines all or nothing, release
+// them, commit them when the goods leave the shelf), a whole chunk of them in
+// the consumer's one transaction: one statement reads and locks what the chunk
+// touches, the pure planner (domain/stock-plan.ts) decides, and one statement
+// writes every change with the replies to the outbox. Product rows are locked in
+// id order in that one read, so two chunks never deadlock, and a product ordered
+// by many orders of a chunk is locked and written once. Idempotent through the
+// reservation's status: a command handled twice has one effect.
+import { buildMessage, type Message } from '@shop/contracts';
+import { enqueue, type HandlerContext, type MessageHandling, type Sql } from '@shop/platform';
+import type { Line } from './domain/reservation.js';
+import {
+  planStock,
+  productsNamed,
+  type ReservationStatus,
+  type StockCommand,
+  type StockPlan,
+  type StockSnapshot,
+} from './domain/stock-plan.js';
 
-type Reply = Extract<MessageType, `stock.${'reserved' | 'reservation-failed' | 'released' | 'committed'}`>;
+const STOCK_COMMANDS = ['stock.reserve', 'stock.release', 'stock.commit'] as const;
 
-async function reply<T extends Reply>(tx: Transaction, type: T, orderId: string, data: MessageData<T>) {
+// The reservations of the chunk's orders (locked), their lines, and every product a command
+// names or a reservation holds (locked in id order), as one JSON document.
+const READ = {
+  name: 'inventory-stock-read',
+  text: `WITH r AS (
+           SELECT order_id, status FROM reservations WHERE order_id = ANY($1::uuid[]) ORDER BY order_id FOR UPDATE),
+         l AS (
+           SELECT order_id, product_id, quantity FROM reservation_lines
+            WHERE order_id IN (SELECT order_id FROM r WHERE status = 'RESERVED')),
+         p AS (
+           SELECT id, on_hand, reserved FROM products
+            WHERE id = ANY($2::uuid[]) OR id IN (SELECT product_id FROM l)
+            ORDER BY id FOR UPDATE)
+         SELECT (SELECT coalesce(json_agg(json_build_array(order_id, status)), '[]') FROM r) AS reservations,
+                (SELECT coalesce(json_agg(json_build_array(order_id, product_id, quantity)), '[]') FROM l) AS lines,
+                (SELECT coalesce(json_agg(json_build_array(id, on_hand, reserved)), '[]') FROM p) AS products`,
+};
+
+// Every change of the plan in one statement.
+const WRITE = {
+  name: 'inventory-stock-write',
+  text: `WITH stock AS (
+           UPDATE products p SET reserved = p.reserved + d.reserved, on_hand = p.on_hand + d.on_hand, updated_at = now()
+             FROM unnest($1::uuid[], $2::int[], $3::int[]) AS d(id, reserved, on_hand)
+            WHERE p.id = d.id),
+         created AS (
+           INSERT INTO reservations (order_id, status, updated_at)
+           SELECT o, s::reservation_status, now() FROM unnest($4::uuid[], $5::text[]) AS c(o, s)),
+         lines AS (
+           INSERT INTO reservation_lines (order_id, product_id, quantity)
+           SELECT * FROM unnest($6::uuid[], $7::uuid[], $8::int[]))
+         UPDATE reservations r SET status = c.s::reservation_status, updated_at = now()
+           FROM unnest($9::uuid[], $10::text[]) AS c(o, s)
+          WHERE r.order_id = c.o`,
+};
+
+interface ReadRow {
+  reservations: [string, ReservationStatus][];
+  lines: [string, string, number][];
+  products: [string, number, number][];
+}
+
+async function readSnapshot(tx: Sql, commands: readonly StockCommand[]): Promise<StockSnapshot> {
+  const orderIds = [...new Set(commands.map((c) => c.data.orderId))];
+  const { rows } = await tx.query<ReadRow>({
+    ...READ,
+    values: [orderIds, [...new Set(productsNamed(commands))]],
+  });
+  const row = rows[0]!;
+  const lines = new Map<string, Line[]>();
+  for (const [orderId, productId, quantity] of row.lines) {
+    const list = lines.get(orderId) ?? [];
+    list.push({ productId, quantity });
+    lines.set(orderId, list);
+  }
+  return {
+    reservations: new Map(
+      row.reservations.map(([orderId, status]) => [orderId, { status, lines: lines.get(orderId) ?? [] }]),
+    ),
+    products: new Map(row.products.map(([id, onHand, reserved]) => [id, { onHand, reserved }])),
+  };
+}
+
+async function writePlan(tx: Sql, plan: StockPlan): Promise<void> {
+  const deltas = [...plan.deltas].filter(([, d]) => d.reserved !== 0 || d.onHand !== 0);
+  const created = [...plan.created];
+  const lines = created.flatMap(([orderId, r]) => r.lines.map((line) => ({ orderId, ...line })));
+  const changed = [...plan.changed];
+  if (deltas.length + created.length + changed.length === 0) return;
+  await tx.query({
+    ...WRITE,
+    values: [
+      deltas.map(([id]) => id),
+      deltas.map(([, d]) => d.reserved),
+      deltas.map(([, d]) => d.onHand),
+      created.map(([orderId]) => orderId),
+      created.map(([, r]) => r.status),
+      lines.map((l) => l.orderId),
+      lines.map((l) => l.productId),
+      lines.map((l) => l.quantity),
+      changed.map(([orderId]) => orderId),
+      changed.map(([, status]) => status),
+    ],
+  });
+}
+
+/** Carries out a chunk of stock commands in the caller's transaction and queues their replies. */
+export async function handleStockCommands(
+  messages: readonly Message[],
+  { tx, traceparent }: Pick<HandlerContext, 'tx' | 'traceparent'>,
+): Promise<void> {
+  const commands = messages as readonly (Message & StockCommand)[];
+  // A command the planner rejects (StockCommandRejected) fails the chunk; the consumer then
+  // handles each command alone, so only that one is retried and dead-lettered.
+  const plan = planStock(commands, await readSnapshot(tx, commands));
+  await writePlan(tx, plan);
   await enqueue(
     tx,
-    buildMessage(type, orderId, data, { source: 'inventory', traceparent: currentTraceparent() }),
+    ...commands.flatMap((command, index) => {
+      const reply = plan.replies[index];
+      if (!reply) return [];
+      return [
+        buildMessage(reply.type, command.data.orderId, reply.data as never, {
+          source: 'inventory',
+          traceparent: traceparent(command),
+        }),
+      ];
+    }),
   );
 }
 
-async function lockReservation(tx: Transaction, orderId: string) {
-  const rows = await tx.$queryRaw<{ status: ReservationStatus }[]>`
-    SELECT status FROM reservations WHERE order_id = ${orderId}::uuid FOR UPDATE`;
-  return rows[0]?.status;
-}
-
-type ReservationStatus = 'RESERVED' | 'COMMITTED' | 'RELEASED';
-
-async function reservedLines(tx: Transaction, orderId: string): Promise<Line[]> {
-  return tx.$queryRaw<Line[]>`
-    SELECT product_id AS "productId", quantity FROM reservation_lines
-     WHERE order_id = ${orderId}::uuid ORDER BY product_id`;
-}
-
-/** A new reservation (or a RELEASED tombstone) with its lines, in one statement. */
-async function recordReservation(
-  tx: Transaction,
-  orderId: string,
-  status: ReservationStatus,
-  lines: Line[] = [],
-) {
-  await tx.$executeRaw`
-    WITH created AS (
-      INSERT INTO reservations (order_id, status, updated_at)
-      VALUES (${orderId}::uuid, ${status}::reservation_status, now())
-      RETURNING order_id)
-    INSERT INTO reservation_lines (order_id, product_id, quantity)
-    SELECT created.order_id, u.id, u.quantity
-      FROM created, unnest(${lines.map((l) => l.productId)}::uuid[], ${lines.map((l) => l.quantity)}::int[]) AS u(id, quantity)`;
-}
-
-async function setStatus(tx: Transaction, orderId: string, status: ReservationStatus) {
-  await tx.$executeRaw`
-    UPDATE reservations SET status = ${status}::reservation_status, updated_at = now()
-     WHERE order_id = ${orderId}::uuid`;
-}
-
-/** Moves stock between on-hand and reserved for each line (row locks in product id order). */
-async function adjust(tx: Transaction, lines: Line[], change: { reserved: 1 | -1; onHand: 0 | -1 }) {
-  await tx.$executeRaw`
-    UPDATE products p
-       SET reserved = p.reserved + ${change.reserved} * u.quantity,
-           on_hand = p.on_hand + ${change.onHand} * u.quantity,
-           updated_at = now()
-      FROM unnest(${lines.map((l) => l.productId)}::uuid[], ${lines.map((l) => l.quantity)}::int[]) AS u(id, quantity)
-     WHERE p.id = u.id`;
-}
-
-export async function reserveStock(
-  tx: Transaction,
-  { orderId, items }: MessageData<'stock.reserve'>,
-): Promise<void> {
-  const status = await lockReservation(tx, orderId);
-  if (status === 'RESERVED' || status === 'COMMITTED')
-    return reply(tx, 'stock.reserved', orderId, { orderId });
-  if (status === 'RELEASED') return; // released (or refused) before: the saga has moved on
-
-  const ids = [...new Set(items.map((item) => item.productId))].sort();
-  const stock = await tx.$queryRaw<StockLevel[]>`
-    SELECT id AS "productId", on_hand AS "onHand", reserved FROM products
-     WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR UPDATE`;
-  const decision = decideReservation(items, stock);
-  if (!decision.ok) {
-    // Remembered as released, so a late copy of this command cannot reserve after the saga gave up.
-    await recordReservation(tx, orderId, 'RELEASED');
-    return reply(tx, 'stock.reservation-failed', orderId, {
-      orderId,
-      reason: decision.reason,
-      productIds: decision.productIds,
-    });
-  }
-  await adjust(tx, decision.lines, { reserved: 1, onHand: 0 });
-  await recordReservation(tx, orderId, 'RESERVED', decision.lines);
-  await reply(tx, 'stock.reserved', orderId, { orderId });
-}
-
-export async function releaseStock(
-  tx: Transaction,
-  { orderId }: MessageData<'stock.release'>,
-): Promise<void> {
-  const status = await lockReservation(tx, orderId);
-  if (status === 'COMMITTED') {
-    throw new Error(`order ${orderId}: cannot release stock that was committed (the saga should never ask)`);
-  }
-  if (status === 'RESERVED') {
-    await adjust(tx, await reservedLines(tx, orderId), { reserved: -1, onHand: 0 });
-    await setStatus(tx, orderId, 'RELEASED');
-  } else if (status === undefined) {
-    // Nothing was reserved yet: leave a tombstone so a reserve arriving later does nothing.
-    await recordReservation(tx, orderId, 'RELEASED');
-  }
-  await reply(tx, 'stock.released', orderId, { orderId });
-}
-
-export async function commitStock(tx: Transaction, { orderId }: MessageData<'stock.commit'>): Promise<void> {
-  const status = await lockReservation(tx, orderId);
-  if (status === 'RESERVED') {
-    await adjust(tx, await reservedLines(tx, orderId), { reserved: -1, onHand: -1 });
-    await setStatus(tx, orderId, 'COMMITTED');
-  } else if (status !== 'COMMITTED') {
-    throw new Error(`order ${orderId}: cannot commit stock that is ${status ?? 'not reserved'}`);
-  }
-  await reply(tx, 'stock.committed', orderId, { orderId });
-}
-
-export const stockHandlers: MessageHandlers<Transaction> = {
-  'stock.reserve': (message: Message<'stock.reserve'>, { tx }) => reserveStock(tx, message.data),
-  'stock.release': (message: Message<'stock.release'>, { tx }) => releaseStock(tx, message.data),
-  'stock.commit': (message: Message<'stock.commit'>, { tx }) => commitStock(tx, message.data),
-};
+export const stockHandling: MessageHandling = { types: STOCK_COMMANDS, handle: handleStockCommands };

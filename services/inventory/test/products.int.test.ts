@@ -1,4 +1,6 @@
 // The product API against a real database with the service's migrations.
+
+import type { Database } from '@shop/platform';
 import {
   asGateway,
   createServiceDatabase,
@@ -9,23 +11,25 @@ import {
 } from '@shop/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { createPrisma, type PrismaClient } from '../src/db.js';
+import { createDatabase, type PrismaClient } from '../src/db.js';
 
 let db: TestDatabase;
 let prisma: PrismaClient;
+let database: Database;
 let app: ReturnType<typeof buildApp>;
 const admin = testUser('admin');
 const customer = testUser('customer');
 
 beforeAll(async () => {
   db = await createServiceDatabase('inventory');
-  prisma = createPrisma(db.url, 4);
+  ({ database, prisma } = createDatabase(db.url, 4));
   app = buildApp({ prisma, logger: testLogger(), serviceTokenSecrets: [TEST_SERVICE_SECRET] });
   await app.ready();
 });
 afterAll(async () => {
   await app.close();
   await prisma.$disconnect();
+  await database.close();
   await db.drop();
 });
 

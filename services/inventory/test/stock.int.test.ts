@@ -1,6 +1,7 @@
 // The saga's stock commands against a real database, and end to end over Kafka.
 import { randomUUID } from 'node:crypto';
-import { buildMessage, DEAD_LETTER_TOPIC, topicNames } from '@shop/contracts';
+import { buildMessage, DEAD_LETTER_TOPIC, type Message, type MessageData, topicNames } from '@shop/contracts';
+import type { Database } from '@shop/platform';
 import { createProducer, createRegistry, ensureTopics, Readiness, startMessaging } from '@shop/platform';
 import {
   collect,
@@ -12,18 +13,20 @@ import {
   uniquePrefix,
 } from '@shop/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPrisma, type PrismaClient, type Transaction } from '../src/db.js';
-import { commitStock, releaseStock, reserveStock, stockHandlers } from '../src/stock.js';
+import { createDatabase, type PrismaClient } from '../src/db.js';
+import { handleStockCommands, stockHandling } from '../src/stock.js';
 
 let db: TestDatabase;
+let database: Database;
 let prisma: PrismaClient;
 
 beforeAll(async () => {
   db = await createServiceDatabase('inventory');
-  prisma = createPrisma(db.url, 20);
+  ({ database, prisma } = createDatabase(db.url, 20));
 });
 afterAll(async () => {
   await prisma.$disconnect();
+  await database.close();
   await db.drop();
 });
 
@@ -42,24 +45,31 @@ const repliesFor = async (orderId: string) =>
   (await prisma.outboxMessage.findMany({ where: { key: orderId }, orderBy: { id: 'asc' } })).map(
     (m) => m.type,
   );
-// 50 transactions queue on one product's row lock here; waiting for a pooled connection is
-// part of the race, not a failure, so the wait is bounded by the test, not Prisma's 2 s default.
-const inTx = <R>(work: (tx: Transaction) => Promise<R>) => prisma.$transaction(work, { maxWait: 30_000 });
+type Command = { [T in 'stock.reserve' | 'stock.release' | 'stock.commit']: [T, MessageData<T>] }[
+  | 'stock.reserve'
+  | 'stock.release'
+  | 'stock.commit'];
+const message = ([type, data]: Command): Message =>
+  buildMessage(type, data.orderId, data as never, { source: 'test' });
+/** Commands handled as the consumer hands them over: one chunk, one transaction. */
+const chunk = (...commands: Command[]) =>
+  database.transaction((tx) => handleStockCommands(commands.map(message), { tx, traceparent: () => null }));
+const reserveStock = (data: MessageData<'stock.reserve'>) => chunk(['stock.reserve', data]);
+const releaseStock = (data: MessageData<'stock.release'>) => chunk(['stock.release', data]);
+const commitStock = (data: MessageData<'stock.commit'>) => chunk(['stock.commit', data]);
 
 describe('stock commands', () => {
   it('reserves all lines of an order or none of them', async () => {
     const plenty = await newProduct(10);
     const scarce = await newProduct(1);
     const order = randomUUID();
-    await inTx((tx) =>
-      reserveStock(tx, {
-        orderId: order,
-        items: [
-          { productId: plenty, quantity: 3 },
-          { productId: scarce, quantity: 2 },
-        ],
-      }),
-    );
+    await reserveStock({
+      orderId: order,
+      items: [
+        { productId: plenty, quantity: 3 },
+        { productId: scarce, quantity: 2 },
+      ],
+    });
     expect(await stockOf(plenty)).toEqual({ onHand: 10, reserved: 0 });
     expect(await stockOf(scarce)).toEqual({ onHand: 1, reserved: 0 });
     expect(await repliesFor(order)).toEqual(['stock.reservation-failed']);
@@ -71,9 +81,7 @@ describe('stock commands', () => {
     const product = await newProduct(10);
     const orders = Array.from({ length: 50 }, () => randomUUID());
     await Promise.all(
-      orders.map((orderId) =>
-        inTx((tx) => reserveStock(tx, { orderId, items: [{ productId: product, quantity: 1 }] })),
-      ),
+      orders.map((orderId) => reserveStock({ orderId, items: [{ productId: product, quantity: 1 }] })),
     );
     expect(await stockOf(product)).toEqual({ onHand: 10, reserved: 10 });
     const outcomes = await Promise.all(orders.map(repliesFor));
@@ -86,24 +94,73 @@ describe('stock commands', () => {
     const kept = randomUUID();
     const dropped = randomUUID();
     const items = [{ productId: product, quantity: 2 }];
-    await inTx((tx) => reserveStock(tx, { orderId: kept, items }));
-    await inTx((tx) => reserveStock(tx, { orderId: dropped, items }));
+    await reserveStock({ orderId: kept, items });
+    await reserveStock({ orderId: dropped, items });
     expect(await stockOf(product)).toEqual({ onHand: 5, reserved: 4 });
 
-    await inTx((tx) => commitStock(tx, { orderId: kept }));
-    await inTx((tx) => commitStock(tx, { orderId: kept }));
-    await inTx((tx) => releaseStock(tx, { orderId: dropped }));
-    await inTx((tx) => releaseStock(tx, { orderId: dropped }));
+    await commitStock({ orderId: kept });
+    await commitStock({ orderId: kept });
+    await releaseStock({ orderId: dropped });
+    await releaseStock({ orderId: dropped });
     expect(await stockOf(product)).toEqual({ onHand: 3, reserved: 0 });
 
-    await inTx((tx) => reserveStock(tx, { orderId: dropped, items }));
+    await reserveStock({ orderId: dropped, items });
     expect(await stockOf(product)).toEqual({ onHand: 3, reserved: 0 });
 
     const early = randomUUID();
-    await inTx((tx) => releaseStock(tx, { orderId: early }));
-    await inTx((tx) => reserveStock(tx, { orderId: early, items }));
+    await releaseStock({ orderId: early });
+    await reserveStock({ orderId: early, items });
     expect(await stockOf(product)).toEqual({ onHand: 3, reserved: 0 });
-    await expect(inTx((tx) => releaseStock(tx, { orderId: kept }))).rejects.toThrow(/committed/);
+    await expect(releaseStock({ orderId: kept })).rejects.toThrow(/committed/);
+  });
+
+  it('decides a chunk of many orders in one transaction exactly as one at a time', async () => {
+    const [a, b] = [await newProduct(3), await newProduct(100)];
+    const orders = Array.from({ length: 6 }, () => randomUUID());
+    await chunk(
+      ...orders.map(
+        (orderId): Command => [
+          'stock.reserve',
+          {
+            orderId,
+            items: [
+              { productId: a, quantity: 1 },
+              { productId: b, quantity: 2 },
+            ],
+          },
+        ],
+      ),
+      ['stock.commit', { orderId: orders[0]! }],
+      ['stock.release', { orderId: orders[1]! }],
+    );
+    // Three fit: the first is committed, the second released, the third still reserved.
+    expect(await stockOf(a)).toEqual({ onHand: 2, reserved: 1 });
+    expect(await stockOf(b)).toEqual({ onHand: 98, reserved: 2 });
+    const replies = await Promise.all(orders.map(repliesFor));
+    expect(replies).toEqual([
+      ['stock.reserved', 'stock.committed'],
+      ['stock.reserved', 'stock.released'],
+      ['stock.reserved'],
+      ['stock.reservation-failed'],
+      ['stock.reservation-failed'],
+      ['stock.reservation-failed'],
+    ]);
+  });
+
+  it('never deadlocks: concurrent chunks whose orders name shared products in opposite orders', async () => {
+    const products = [await newProduct(1000), await newProduct(1000), await newProduct(1000)];
+    const reversed = [...products].reverse();
+    const chunkOf = (order: string[]) =>
+      Array.from(
+        { length: 10 },
+        (): Command => [
+          'stock.reserve',
+          { orderId: randomUUID(), items: order.map((productId) => ({ productId, quantity: 1 })) },
+        ],
+      );
+    // Without one lock order for the whole chunk, these would deadlock (40P01) and be retried one by one.
+    await Promise.all(Array.from({ length: 8 }, (_, i) => chunk(...chunkOf(i % 2 ? products : reversed))));
+    for (const product of products) expect(await stockOf(product)).toEqual({ onHand: 1000, reserved: 80 });
   });
 });
 
@@ -113,15 +170,14 @@ describe('over Kafka', () => {
     const prefix = uniquePrefix('inventory');
     const readiness = new Readiness();
     await prisma.outboxMessage.deleteMany(); // replies of the tests above were never relayed
-    const messaging = await startMessaging<Transaction>({
+    const messaging = await startMessaging({
       service: 'inventory',
       kafka: kafkaEnvFor(prefix),
-      databaseUrl: db.url,
+      database,
       logger: testLogger(),
       metrics: createRegistry('inventory'),
       readiness,
-      runInTransaction: (work) => prisma.$transaction(work),
-      consumers: [{ groupId: `${prefix}inventory`, topics: ['inventory.commands'], handlers: stockHandlers }],
+      consumers: [{ groupId: `${prefix}inventory`, topics: ['inventory.commands'], handling: stockHandling }],
     });
     try {
       const product = await newProduct(1);

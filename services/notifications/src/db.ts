@@ -1,9 +1,12 @@
+// The notifications database: one pool, used by Prisma for the list route and
+// directly by the event handling (notify.ts).
 import { PrismaPg } from '@prisma/adapter-pg';
+import { Database } from '@shop/platform';
 import { PrismaClient } from './generated/prisma/client.js';
 
 export type { PrismaClient };
-export type Transaction = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 
-export function createPrisma(databaseUrl: string, poolSize = 10): PrismaClient {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: poolSize }) });
+export function createDatabase(url: string, poolSize = 10): { database: Database; prisma: PrismaClient } {
+  const database = new Database({ url, poolSize, applicationName: 'notifications' });
+  return { database, prisma: new PrismaClient({ adapter: new PrismaPg(database.pool) }) };
 }

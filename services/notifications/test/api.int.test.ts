@@ -1,5 +1,6 @@
 // The notification list API against a real database with the service's migrations.
 import { randomUUID } from 'node:crypto';
+import type { Database } from '@shop/platform';
 import {
   asGateway,
   createServiceDatabase,
@@ -10,21 +11,23 @@ import {
 } from '@shop/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { createPrisma, type PrismaClient } from '../src/db.js';
+import { createDatabase, type PrismaClient } from '../src/db.js';
 
 let db: TestDatabase;
 let prisma: PrismaClient;
+let database: Database;
 let app: ReturnType<typeof buildApp>;
 
 beforeAll(async () => {
   db = await createServiceDatabase('notifications');
-  prisma = createPrisma(db.url, 4);
+  ({ database, prisma } = createDatabase(db.url, 4));
   app = buildApp({ prisma, logger: testLogger(), serviceTokenSecrets: [TEST_SERVICE_SECRET] });
   await app.ready();
 });
 afterAll(async () => {
   await app.close();
   await prisma.$disconnect();
+  await database.close();
   await db.drop();
 });
 

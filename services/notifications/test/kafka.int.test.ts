@@ -10,6 +10,7 @@ import {
   type MessageType,
   topicOf,
 } from '@shop/contracts';
+import type { Database } from '@shop/platform';
 import { createProducer, createRegistry, Readiness, startMessaging } from '@shop/platform';
 import {
   asGateway,
@@ -26,18 +27,20 @@ import {
 import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { createPrisma, type PrismaClient, type Transaction } from '../src/db.js';
-import { notificationConsumer } from '../src/notify.js';
+import { createDatabase, type PrismaClient } from '../src/db.js';
+import { logMailer, Notifier } from '../src/notify.js';
 
 let db: TestDatabase;
+let database: Database;
 let prisma: PrismaClient;
 
 beforeAll(async () => {
   db = await createServiceDatabase('notifications');
-  prisma = createPrisma(db.url, 6);
+  ({ database, prisma } = createDatabase(db.url, 6));
 });
 afterAll(async () => {
   await prisma.$disconnect();
+  await database.close();
   await db.drop();
 });
 
@@ -48,15 +51,21 @@ describe('over Kafka', () => {
     const metrics = createRegistry('notifications');
     const readiness = new Readiness();
     const group = `${prefix}notifications`;
-    const messaging = await startMessaging<Transaction>({
+    const log = testLogger();
+    const notifier = new Notifier({
+      from: 'shop <no-reply@shop.example>',
+      database,
+      mailer: logMailer(log),
+      logger: log,
+    });
+    const messaging = await startMessaging({
       service: 'notifications',
       kafka: kafkaEnvFor(prefix),
-      databaseUrl: db.url,
-      logger: testLogger(),
+      database,
+      logger: log,
       metrics,
       readiness,
-      runInTransaction: (work) => prisma.$transaction(work),
-      consumers: [notificationConsumer({ from: 'shop <no-reply@shop.example>' }, group)],
+      consumers: [notifier.consumer(group)],
     });
     let producer: Producer | undefined;
     try {

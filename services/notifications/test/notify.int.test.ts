@@ -1,40 +1,53 @@
-// The event handlers against a real database with the service's migrations.
+// The event handling against a real database with the service's migrations:
+// notifications recorded in the consumer's transaction, mails sent after it.
 import { randomUUID } from 'node:crypto';
 import { buildMessage, type Message, type MessageData, type MessageType } from '@shop/contracts';
-import type { MessageHandler } from '@shop/platform';
+import type { Database, Logger } from '@shop/platform';
 import { createServiceDatabase, handleInTransaction, type TestDatabase, testLogger } from '@shop/testkit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createPrisma, type PrismaClient, type Transaction } from '../src/db.js';
+import { createDatabase, type PrismaClient } from '../src/db.js';
 import { cancellationSentences } from '../src/domain/email.js';
 import { Prisma } from '../src/generated/prisma/client.js';
-import { notificationHandlers } from '../src/notify.js';
+import { logMailer, Notifier } from '../src/notify.js';
 
 let db: TestDatabase;
+let database: Database;
 let prisma: PrismaClient;
-const handlers = notificationHandlers({ from: 'shop <no-reply@shop.example>' });
 
 beforeAll(async () => {
   db = await createServiceDatabase('notifications');
-  prisma = createPrisma(db.url, 4);
+  ({ database, prisma } = createDatabase(db.url, 4));
 });
 afterAll(async () => {
   await prisma.$disconnect();
+  await database.close();
   await db.drop();
 });
 
 const event = <T extends MessageType>(type: T, key: string, data: MessageData<T>) =>
   buildMessage(type, key, data, { source: 'test' });
 
-/** Delivers a message the way the consumer does: the handler inside one transaction. Returns the log spies. */
-async function deliver<T extends MessageType>(message: Message<T>) {
-  const handler = handlers[message.type] as MessageHandler<T, Transaction> | undefined;
-  if (!handler) throw new Error(`no handler for ${message.type}`);
+const notifier = (log: Logger) =>
+  new Notifier({ from: 'shop <no-reply@shop.example>', database, mailer: logMailer(log), logger: log });
+
+function spied() {
   const log = testLogger();
   const info = vi.spyOn(log, 'info');
   const warn = vi.spyOn(log, 'warn');
-  await handleInTransaction((work) => prisma.$transaction(work), handler, message, log);
   const lines = (spy: typeof info) => spy.mock.calls.map((call) => ({ fields: call[0], msg: call[1] }));
-  return { info: lines(info), warn: lines(warn) };
+  return { log, lines: () => ({ info: lines(info), warn: lines(warn) }) };
+}
+
+/**
+ * Delivers messages the way the consumer does (one chunk in one transaction), then waits for the
+ * mails sent after its commit. Returns what was logged (the simulated mail provider logs each mail).
+ */
+async function deliver(...messages: Message[]) {
+  const { log, lines } = spied();
+  const handling = notifier(log);
+  await handleInTransaction(database, handling.handling, messages, log);
+  await handling.idle();
+  return lines();
 }
 
 const notificationsOf = (userId: string) =>
@@ -174,13 +187,96 @@ describe('notification handlers', () => {
   });
 
   it('handles only the four events a customer hears about: order.created is left to the consumer to ignore', () => {
-    expect(Object.keys(handlers).sort()).toEqual([
+    expect([...notifier(testLogger()).handling.types].sort()).toEqual([
       'order.cancelled',
       'order.confirmed',
       'user.deleted',
       'user.registered',
     ]);
-    expect(handlers['order.created']).toBeUndefined();
+  });
+
+  it('records a chunk of events together: a registration and the orders behind it, one mail each', async () => {
+    const userId = randomUUID();
+    const orders = [randomUUID(), randomUUID()];
+    const log = await deliver(
+      event('user.registered', userId, {
+        userId,
+        email: `${userId}@example.com`,
+        name: 'Lin',
+        role: 'customer',
+      }),
+      ...orders.map((orderId) =>
+        event('order.confirmed', orderId, { orderId, userId, totalCents: 100, currency: 'EUR' }),
+      ),
+    );
+    // One transaction: one created_at for all three, so they are compared as a set.
+    expect((await notificationsOf(userId)).map((n) => n.type).sort()).toEqual([
+      'order.confirmed',
+      'order.confirmed',
+      'user.registered',
+    ]);
+    const mails = log.info.filter((l) => l.msg === 'email sent');
+    expect(mails.map((l) => (l.fields as { email: { to: string } }).email.to)).toEqual(
+      Array(3).fill(`${userId}@example.com`),
+    );
+    expect((await notificationsOf(userId)).every((n) => n.sentAt !== null)).toBe(true);
+  });
+
+  it('sends nothing when the recording transaction rolls back', async () => {
+    const { log, lines } = spied();
+    const handling = notifier(log);
+    const { userId, email } = await registered();
+    const orderId = randomUUID();
+    const confirmed = event('order.confirmed', orderId, { orderId, userId, totalCents: 1, currency: 'EUR' });
+    const effects: (() => unknown)[] = [];
+    await expect(
+      database.transaction(async (tx) => {
+        await handling.handling.handle([confirmed], {
+          tx,
+          log,
+          afterCommit: (effect) => effects.push(effect),
+          traceparent: () => null,
+          within: (_m, work) => work(),
+        });
+        throw new Error('the commit failed');
+      }),
+    ).rejects.toThrow('the commit failed');
+    expect(effects).toHaveLength(1); // registered, but the consumer runs it only after a commit
+    expect(lines().info.map((l) => l.msg)).not.toContain('email sent');
+    expect(await prisma.notification.count({ where: { sourceMessageId: confirmed.id } })).toBe(0);
+    expect(email).toBeTruthy();
+  });
+
+  it('sends again, once, a mail whose sending a crash interrupted', async () => {
+    const { userId } = await registered('Kay');
+    const orderId = randomUUID();
+    const confirmed = event('order.confirmed', orderId, { orderId, userId, totalCents: 5, currency: 'EUR' });
+    const { log, lines } = spied();
+    const crashed = notifier(log);
+    // Recorded and committed; the process dies before the mail goes out (nothing after the commit runs).
+    await database.transaction((tx) =>
+      crashed.handling.handle([confirmed], {
+        tx,
+        log,
+        afterCommit: () => undefined,
+        traceparent: () => null,
+        within: (_m, work) => work(),
+      }),
+    );
+    const row = await prisma.notification.findUniqueOrThrow({ where: { sourceMessageId: confirmed.id } });
+    expect(row).toMatchObject({ sentAt: null, sendLease: expect.any(Date) });
+    const restarted = notifier(log);
+    expect(await restarted.sweep()).toBe(0); // its lease still holds
+    await database.query('UPDATE notifications SET send_lease = now() WHERE id = $1', [row.id]);
+    expect(await restarted.sweep()).toBe(1);
+    expect(await restarted.sweep()).toBe(0);
+    const mails = lines().info.filter((l) => l.msg === 'email sent');
+    expect(mails).toHaveLength(1);
+    expect(mails[0]?.fields).toMatchObject({ notificationId: row.id, orderId });
+    expect(await prisma.notification.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({
+      sentAt: expect.any(Date),
+      sendLease: null,
+    });
   });
 
   it('lets the database itself refuse a second notification for one source message', async () => {

@@ -1,14 +1,8 @@
 // The orders HTTP app, built without listening so tests can drive it directly.
 import { createServer, type Logger, type Registry, serviceAuth } from '@shop/platform';
-import type { Catalog } from './catalog.js';
-import type { PrismaClient } from './db.js';
-import { orderRoutes } from './routes/orders.js';
-import type { OrderSaga } from './saga/orchestrator.js';
+import { type OrderRouteDeps, orderRoutes } from './routes/orders.js';
 
-export interface OrdersDeps {
-  prisma: PrismaClient;
-  catalog: Catalog;
-  saga: OrderSaga;
+export interface OrdersDeps extends OrderRouteDeps {
   logger: Logger;
   serviceTokenSecrets: string[];
   bodyLimit?: number;

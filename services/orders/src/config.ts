@@ -1,31 +1,56 @@
-import { databaseEnv, duration, kafkaEnv, serviceEnv } from '@shop/platform';
+import { databaseEnv, duration, kafkaEnv, messagingEnv, paymentBudgetEnv, serviceEnv } from '@shop/platform';
 import { z } from 'zod';
+import { deriveTimeouts, type SagaTimeouts } from './saga/deadlines.js';
 
-export const ordersEnv = serviceEnv
+const ordersFields = serviceEnv
   .extend(databaseEnv.shape)
   .extend(kafkaEnv.shape)
+  .extend(messagingEnv.shape)
+  .extend(paymentBudgetEnv.shape)
   .extend({
     INVENTORY_URL: z.url().default('http://127.0.0.1:8082'),
     /**
-     * How long each forward step may wait for its reply before the saga compensates. Generous:
-     * a reply late under load is better than a needless cancellation; payments answers within
-     * its own provider budget (a few seconds), inventory within milliseconds when healthy.
-     * Keep each well above the consumers' Kafka session timeout (30 s, platform kafka.ts) plus
-     * a restart: that is how long a crashed participant's partitions wait before its restart
-     * takes them, and an order should survive a crash of inventory or payments.
+     * How long a participant (inventory, payments) that crashed may take to be running again.
+     * Part of every forward deadline (saga/deadlines.ts).
      */
-    SAGA_RESERVE_TIMEOUT: duration.prefault('60s'),
-    SAGA_AUTHORIZE_TIMEOUT: duration.prefault('60s'),
-    SAGA_CAPTURE_TIMEOUT: duration.prefault('60s'),
+    SAGA_PARTICIPANT_RESTART: duration.prefault('10s'),
+    /** Added to each forward deadline's minimum when the deadline itself is not set. */
+    SAGA_DEADLINE_MARGIN: duration.prefault('5s'),
+    /**
+     * How long each forward step may wait for its reply before the saga compensates. Unset, each is
+     * derived (saga/deadlines.ts); set, it must not be below its minimum or orders refuses to start.
+     */
+    SAGA_RESERVE_TIMEOUT: duration.optional(),
+    SAGA_AUTHORIZE_TIMEOUT: duration.optional(),
+    SAGA_CAPTURE_TIMEOUT: duration.optional(),
     /** First wait before a compensation is sent again; it doubles up to SAGA_COMPENSATION_MAX_BACKOFF. */
     SAGA_COMPENSATION_TIMEOUT: duration.prefault('5s'),
     SAGA_COMPENSATION_MAX_BACKOFF: duration.prefault('60s'),
     /** How often overdue steps are looked for. */
     SAGA_SWEEP_INTERVAL: duration.prefault('500ms'),
+    /** At most this many replies of one partition are applied in one transaction. */
+    SAGA_BATCH_SIZE: z.coerce.number().int().min(1).max(500).default(100),
     /**
-     * Up to this many replies of one partition are applied in one transaction (1: one each).
-     * Safe because a reply locks only its own order, the partition key.
+     * A client's Idempotency-Key is remembered this long: a retry within it gets the first order
+     * back, a reuse after it places a new order.
      */
-    SAGA_BATCH_SIZE: z.coerce.number().int().min(1).max(500).default(20),
+    IDEMPOTENCY_KEY_RETENTION: duration.prefault('24h'),
+    /**
+     * The longest `Prefer: wait=N` honoured on GET /orders/:id (a longer wish is cut to this, and the
+     * client asks again). Below the gateway's UPSTREAM_TIMEOUT (10s), which would otherwise answer 504
+     * first; the event stream (GET /orders/:id/events) has no such limit.
+     */
+    ORDER_WAIT_MAX: duration.prefault('8s'),
   });
+
+/** The orders configuration, with the saga's deadlines derived and checked against each other. */
+export const ordersEnv = ordersFields.transform((env, ctx) => {
+  const derived = deriveTimeouts(env);
+  if (!derived.ok) {
+    for (const problem of derived.problems)
+      ctx.addIssue({ code: 'custom', path: [problem.variable], message: problem.message });
+    return z.NEVER;
+  }
+  return { ...env, sagaTimeouts: derived.timeouts satisfies SagaTimeouts };
+});
 export type OrdersConfig = z.infer<typeof ordersEnv>;

@@ -12,25 +12,17 @@ import {
 import { buildApp } from './app.js';
 import { Catalog } from './catalog.js';
 import { ordersEnv } from './config.js';
-import { createPrisma, type Transaction } from './db.js';
+import { createDatabase } from './db.js';
+import { OrderWatch } from './order-watch.js';
 import { DeadlineSweeper, OrderSaga } from './saga/orchestrator.js';
 
 await serviceMain(async () => {
   const config = loadConfig(ordersEnv);
   const logger = createLogger({ name: config.SERVICE_NAME, level: config.LOG_LEVEL });
-  const prisma = createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  const { database, prisma } = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const metrics = createRegistry(config.SERVICE_NAME);
-  const saga = new OrderSaga(
-    {
-      reserveMs: config.SAGA_RESERVE_TIMEOUT,
-      authorizeMs: config.SAGA_AUTHORIZE_TIMEOUT,
-      captureMs: config.SAGA_CAPTURE_TIMEOUT,
-      compensationMs: config.SAGA_COMPENSATION_TIMEOUT,
-      compensationMaxMs: config.SAGA_COMPENSATION_MAX_BACKOFF,
-    },
-    logger,
-    metrics,
-  );
+  const saga = new OrderSaga(config.sagaTimeouts, logger, metrics);
+  const watch = new OrderWatch(database.pool.options, logger);
   const inventory = new ServiceClient({
     upstream: 'inventory',
     baseUrl: config.INVENTORY_URL,
@@ -40,34 +32,43 @@ await serviceMain(async () => {
     metrics,
   });
   const app = buildApp({
+    database,
     prisma,
     catalog: new Catalog(inventory),
     saga,
+    watch,
+    maxWaitMs: config.ORDER_WAIT_MAX,
     logger,
     serviceTokenSecrets: config.SERVICE_TOKEN_SECRETS,
     bodyLimit: config.BODY_LIMIT_BYTES,
     metrics,
   });
   app.readiness.add('inventory', inventory.describe, { critical: false });
-  const sweeper = new DeadlineSweeper(saga, prisma, config.SAGA_SWEEP_INTERVAL, logger);
-  await runDatabaseService<Transaction>({
+  const sweeper = new DeadlineSweeper(saga, database, config.SAGA_SWEEP_INTERVAL, logger);
+  await runDatabaseService({
     config,
     app,
     logger,
-    database: prisma,
-    runInTransaction: (work) => prisma.$transaction(work),
+    database,
+    prisma,
     consumers: [
       {
         groupId: 'orders',
         topics: ['inventory.replies', 'payments.replies', 'users.events'],
-        handlers: saga.handlers(),
+        handling: saga.handling(),
         batchSize: config.SAGA_BATCH_SIZE,
       },
+    ],
+    retention: [
+      { table: 'idempotency_keys', column: 'created_at', keepMs: config.IDEMPOTENCY_KEY_RETENTION },
     ],
     start: () => {
       sweeper.start();
       return [{ name: 'deadline sweeper', stop: () => sweeper.stop() }];
     },
-    stopBeforeDatabase: [{ name: 'inventory client', stop: () => inventory.close() }],
+    stopBeforeDatabase: [
+      { name: 'order watch', stop: () => watch.close() },
+      { name: 'inventory client', stop: () => inventory.close() },
+    ],
   });
 });

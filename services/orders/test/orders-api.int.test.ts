@@ -1,10 +1,12 @@
 // Placing and reading orders against a real database, with prices from a real
 // inventory app (its own database) over HTTP.
 import { randomUUID } from 'node:crypto';
-import { ServiceClient, ServiceTokens } from '@shop/platform';
+import { buildMessage } from '@shop/contracts';
+import { type Database, RetentionSweeper, ServiceClient, ServiceTokens } from '@shop/platform';
 import {
   asGateway,
   createServiceDatabase,
+  handleInTransaction,
   TEST_SERVICE_SECRET,
   type TestDatabase,
   testLogger,
@@ -12,10 +14,11 @@ import {
 } from '@shop/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp as buildInventory } from '../../inventory/src/app.js';
-import { createPrisma as createInventoryPrisma } from '../../inventory/src/db.js';
+import { createDatabase as createInventoryDatabase } from '../../inventory/src/db.js';
 import { buildApp } from '../src/app.js';
 import { Catalog } from '../src/catalog.js';
-import { createPrisma, type PrismaClient } from '../src/db.js';
+import { createDatabase, type PrismaClient } from '../src/db.js';
+import { OrderWatch } from '../src/order-watch.js';
 import { OrderSaga } from '../src/saga/orchestrator.js';
 
 const timeouts = {
@@ -27,8 +30,12 @@ const timeouts = {
 };
 let ordersDb: TestDatabase;
 let inventoryDb: TestDatabase;
+let database: Database;
 let prisma: PrismaClient;
-let inventoryPrisma: ReturnType<typeof createInventoryPrisma>;
+let watch: OrderWatch;
+let inventoryDatabase: Database;
+let inventoryPrisma: ReturnType<typeof createInventoryDatabase>['prisma'];
+const saga = new OrderSaga(timeouts, testLogger());
 let inventory: ReturnType<typeof buildInventory>;
 let app: ReturnType<typeof buildApp>;
 let client: ServiceClient;
@@ -43,8 +50,9 @@ beforeAll(async () => {
     createServiceDatabase('orders'),
     createServiceDatabase('inventory'),
   ]);
-  prisma = createPrisma(ordersDb.url, 8);
-  inventoryPrisma = createInventoryPrisma(inventoryDb.url, 4);
+  ({ database, prisma } = createDatabase(ordersDb.url, 8));
+  watch = new OrderWatch(database.pool.options, testLogger());
+  ({ database: inventoryDatabase, prisma: inventoryPrisma } = createInventoryDatabase(inventoryDb.url, 4));
   inventory = buildInventory({
     prisma: inventoryPrisma,
     logger: testLogger(),
@@ -63,9 +71,12 @@ beforeAll(async () => {
     retries: 0,
   });
   app = buildApp({
+    database,
     prisma,
+    watch,
+    maxWaitMs: 8000,
     catalog: new Catalog(client),
-    saga: new OrderSaga(timeouts, testLogger()),
+    saga,
     logger: testLogger(),
     serviceTokenSecrets: [TEST_SERVICE_SECRET],
   });
@@ -76,8 +87,11 @@ afterAll(async () => {
   await app.close();
   await client.close();
   await inventory.close();
+  await watch.close();
   await prisma.$disconnect();
   await inventoryPrisma.$disconnect();
+  await database.close();
+  await inventoryDatabase.close();
   await Promise.all([ordersDb.drop(), inventoryDb.drop()]);
 });
 
@@ -183,7 +197,10 @@ describe('POST /api/v1/orders', () => {
 
   it('answers 503 with Retry-After when prices cannot be checked, and writes nothing', async () => {
     const offline = buildApp({
+      database,
       prisma,
+      watch,
+      maxWaitMs: 8000,
       catalog: new Catalog(
         new ServiceClient({ upstream: 'inventory', baseUrl: 'http://127.0.0.1:1', retries: 0 }),
       ),
@@ -239,5 +256,120 @@ describe('GET /api/v1/orders', () => {
       cursor = body.nextCursor;
     } while (cursor);
     expect(seen).toEqual(ids.reverse());
+  });
+});
+
+/** The saga's replies, as its consumer would hand them over, to move an order to CONFIRMED. */
+async function confirm(orderId: string): Promise<void> {
+  const paymentId = randomUUID();
+  const reply = (type: 'stock.reserved' | 'payment.authorized' | 'payment.captured') =>
+    buildMessage(type, orderId, { orderId, paymentId } as never, { source: 'test' });
+  await handleInTransaction(database, saga.handling(), [
+    reply('stock.reserved'),
+    reply('payment.authorized'),
+    reply('payment.captured'),
+  ]);
+}
+
+describe('waiting for the outcome', () => {
+  const get = async (id: string, headers: Record<string, string> = {}) =>
+    app.inject({
+      method: 'GET',
+      url: `/api/v1/orders/${id}`,
+      headers: { ...(await asGateway('orders', alice)), ...headers },
+    });
+
+  it('with Prefer: wait=N, answers once the order is final, not before', async () => {
+    const order = (await place(basket())).json();
+    let answered = false;
+    const waiting = get(order.id, { prefer: 'wait=8' }).then((response) => {
+      answered = true;
+      return response;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(answered).toBe(false);
+    await confirm(order.id);
+    const response = await waiting;
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['preference-applied']).toBe('wait=8');
+    expect(response.json()).toMatchObject({ id: order.id, status: 'CONFIRMED' });
+  });
+
+  it('answers PENDING when the wait runs out, caps the wait, and answers at once without Prefer', async () => {
+    const order = (await place(basket())).json();
+    const plain = await get(order.id);
+    expect(plain.json().status).toBe('PENDING');
+    expect(plain.headers['preference-applied']).toBeUndefined();
+    const waited = await get(order.id, { prefer: 'respond-async, wait=1' });
+    expect(waited.json().status).toBe('PENDING');
+    expect(waited.headers['preference-applied']).toBe('wait=1');
+    expect(watch.waiting).toBe(0);
+  });
+
+  it("waits for no one else's order: 404 at once", async () => {
+    const order = (await place(basket())).json();
+    const theirs = await app.inject({
+      method: 'GET',
+      url: `/api/v1/orders/${order.id}`,
+      headers: { ...(await asGateway('orders', bob)), prefer: 'wait=5' },
+    });
+    expect(theirs.statusCode).toBe(404);
+  });
+
+  it('streams the order as Server-Sent Events until it is final, and a reconnect gets the current state', async () => {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const order = (await place(basket())).json();
+    const headers = await asGateway('orders', alice);
+    const events = async (signal?: AbortSignal) => {
+      const response = await fetch(`${base}/api/v1/orders/${order.id}/events`, {
+        headers,
+        ...(signal ? { signal } : {}),
+      });
+      expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      return response;
+    };
+    // A client that drops its connection while the order is pending loses nothing...
+    const dropped = new AbortController();
+    const first = await events(dropped.signal);
+    const reader = first.body!.getReader();
+    const chunk = new TextDecoder().decode((await reader.read()).value);
+    expect(chunk).toMatch(/^event: order\ndata: .*"status":"PENDING"/);
+    dropped.abort();
+    await confirm(order.id);
+    // ...it reconnects and gets the current state, and the stream ends since the order is final.
+    const text = await (await events()).text();
+    const data = [...text.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!));
+    expect(data.map((o) => o.status)).toEqual(['CONFIRMED']);
+    // A live stream sees the change as it happens.
+    const next = (await place(basket())).json();
+    const live = fetch(`${base}/api/v1/orders/${next.id}/events`, { headers }).then((r) => r.text());
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await confirm(next.id);
+    const statuses = [...(await live).matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!).status);
+    expect(statuses).toEqual(['PENDING', 'CONFIRMED']);
+  });
+});
+
+describe('idempotency keys', () => {
+  it('are forgotten after their retention: a key reused then places a new order', async () => {
+    const key = randomUUID();
+    const first = (await place(basket(), key)).json();
+    await database.query(
+      `UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = $1`,
+      [key],
+    );
+    const sweeper = new RetentionSweeper(
+      database,
+      [{ table: 'idempotency_keys', column: 'created_at', keepMs: 24 * 3_600_000 }],
+      testLogger(),
+    );
+    expect((await sweeper.sweep()).idempotency_keys).toBeGreaterThanOrEqual(1);
+    const again = await place(basket(), key);
+    expect(again.statusCode).toBe(202);
+    expect(again.headers['idempotent-replayed']).toBeUndefined();
+    expect(again.json().id).not.toBe(first.id);
+    // The first order itself is kept: only the key expired.
+    expect(await prisma.order.count({ where: { id: first.id } })).toBe(1);
   });
 });

@@ -1,15 +1,17 @@
 // The orchestrator against a real database: replies, overdue steps and
 // cancellations move the saga, persist every step, and send its messages.
 import { randomUUID } from 'node:crypto';
-import { buildMessage } from '@shop/contracts';
-import { createRegistry, type MessageHandler } from '@shop/platform';
+import { buildMessage, type Message } from '@shop/contracts';
+import { createRegistry, type Database } from '@shop/platform';
 import { createServiceDatabase, handleInTransaction, type TestDatabase, testLogger } from '@shop/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPrisma, type PrismaClient, type Transaction } from '../src/db.js';
+import { createDatabase, type PrismaClient } from '../src/db.js';
+import { placeOrder as insertOrder } from '../src/order-store.js';
 import { OrderSaga } from '../src/saga/orchestrator.js';
 import type { ReplyType } from '../src/saga/order-saga.js';
 
 let db: TestDatabase;
+let database: Database;
 let prisma: PrismaClient;
 const timeouts = {
   reserveMs: 60_000,
@@ -19,50 +21,48 @@ const timeouts = {
   compensationMaxMs: 8000,
 };
 const saga = new OrderSaga(timeouts, testLogger());
-const handlers = saga.handlers();
 
 beforeAll(async () => {
   db = await createServiceDatabase('orders');
-  prisma = createPrisma(db.url, 8);
+  ({ database, prisma } = createDatabase(db.url, 8));
 });
 afterAll(async () => {
   await prisma.$disconnect();
+  await database.close();
   await db.drop();
 });
 
-async function placeOrder(userId = randomUUID()): Promise<string> {
+async function placeOrder(userId = randomUUID(), traceparent: string | null = null): Promise<string> {
   const orderId = randomUUID();
   const items = [{ productId: randomUUID(), quantity: 1, unitPriceCents: 500 }];
-  await prisma.$transaction(async (tx) => {
-    await tx.order.create({
-      data: {
-        id: orderId,
-        userId,
-        sagaStep: 'RESERVING_STOCK',
-        totalCents: 500,
-        currency: 'EUR',
-        paymentToken: 'tok_visa',
-        stepDeadline: saga.firstDeadline(),
-        items: { create: items },
-      },
-    });
-    await saga.begin(tx, {
-      orderId,
+  const facts = { orderId, userId, items, totalCents: 500, currency: 'EUR', paymentToken: 'tok_visa' };
+  await insertOrder(
+    database,
+    {
+      id: orderId,
       userId,
+      idempotencyKey: randomUUID(),
+      requestHash: 'test',
       items,
       totalCents: 500,
       currency: 'EUR',
       paymentToken: 'tok_visa',
-    });
-  });
+      stepDeadlineMs: saga.firstDeadline(),
+      traceparent,
+    },
+    saga.firstMessages(facts, traceparent),
+  );
   return orderId;
 }
 
-async function deliver(type: ReplyType, orderId: string, extra: Record<string, unknown> = {}) {
-  const message = buildMessage(type, orderId, { orderId, ...extra } as never, { source: 'test' });
-  const handler = handlers[type] as MessageHandler<typeof type, Transaction>;
-  await handleInTransaction((work) => prisma.$transaction(work), handler, message);
-}
+const replyOf = (type: ReplyType, orderId: string, extra: Record<string, unknown> = {}): Message =>
+  buildMessage(type, orderId, { orderId, ...extra } as never, { source: 'test' });
+
+/** Replies handled as the consumer hands them over: one chunk, one transaction. */
+const deliverAll = (messages: Message[], handling = saga.handling()) =>
+  handleInTransaction(database, handling, messages);
+const deliver = (type: ReplyType, orderId: string, extra: Record<string, unknown> = {}) =>
+  deliverAll([replyOf(type, orderId, extra)]);
 
 const sent = async (orderId: string) =>
   (await prisma.outboxMessage.findMany({ where: { key: orderId }, orderBy: { id: 'asc' } })).map(
@@ -104,25 +104,58 @@ describe('order saga orchestrator', () => {
         0,
       ) ?? 0;
     const id = await placeOrder();
-    const reply = buildMessage('stock.reserved', id, { orderId: id } as never, { source: 'test' });
-    const handler = counted.handlers()['stock.reserved'] as MessageHandler<'stock.reserved', Transaction>;
+    const reply = replyOf('stock.reserved', id);
     // The handling succeeds, then its transaction fails (the consumer would retry it): nothing counted.
-    const rolledBack = handleInTransaction(
-      (work) =>
-        prisma.$transaction(async (tx) => {
-          await work(tx);
-          throw new Error('the commit failed');
-        }),
-      handler,
-      reply,
-    );
+    const effects: (() => unknown)[] = [];
+    const rolledBack = database.transaction(async (tx) => {
+      await counted.handling().handle([reply], {
+        tx,
+        log: testLogger(),
+        afterCommit: (effect) => effects.push(effect),
+        traceparent: () => null,
+        within: (_m, work) => work(),
+      });
+      throw new Error('the commit failed');
+    });
     await expect(rolledBack).rejects.toThrow('the commit failed');
     expect(await order(id)).toMatchObject({ sagaStep: 'RESERVING_STOCK' });
     expect(await transitions()).toBe(0);
     // The retry commits: counted once.
-    await handleInTransaction((work) => prisma.$transaction(work), handler, reply);
+    await deliverAll([reply], counted.handling());
     expect(await order(id)).toMatchObject({ sagaStep: 'AUTHORIZING_PAYMENT' });
     expect(await transitions()).toBe(1);
+  });
+
+  it('applies a chunk of replies for many orders in one transaction, several for one order in turn', async () => {
+    const ids = await Promise.all(Array.from({ length: 5 }, () => placeOrder()));
+    const paymentId = randomUUID();
+    await deliverAll([
+      ...ids.map((id) => replyOf('stock.reserved', id)),
+      replyOf('payment.authorized', ids[0]!, { paymentId }),
+      replyOf('payment.captured', ids[0]!, { paymentId }),
+      replyOf('payment.authorization-failed', ids[1]!, { reason: 'DECLINED' }),
+      replyOf('stock.reserved', ids[2]!), // a copy, out of turn now: ignored
+    ]);
+    expect(await order(ids[0]!)).toMatchObject({ status: 'CONFIRMED', sagaStep: 'DONE' });
+    expect(await order(ids[1]!)).toMatchObject({
+      sagaStep: 'RELEASING_STOCK',
+      cancellationReason: 'PAYMENT_DECLINED',
+    });
+    for (const id of ids.slice(2)) expect(await order(id)).toMatchObject({ sagaStep: 'AUTHORIZING_PAYMENT' });
+    expect(await sent(ids[0]!)).toEqual([
+      'order.created',
+      'stock.reserve',
+      'payment.authorize',
+      'payment.capture',
+      'stock.commit',
+      'order.confirmed',
+    ]);
+    expect(await sent(ids[2]!)).toEqual(['order.created', 'stock.reserve', 'payment.authorize']);
+    const history = await prisma.sagaTransition.findMany({
+      where: { orderId: ids[0]! },
+      orderBy: { id: 'asc' },
+    });
+    expect(history.map((t) => t.toStep)).toEqual(['AUTHORIZING_PAYMENT', 'CAPTURING_PAYMENT', 'DONE']);
   });
 
   it('ignores a reply delivered twice or out of turn', async () => {
@@ -138,7 +171,7 @@ describe('order saga orchestrator', () => {
     const id = await placeOrder();
     await deliver('stock.reserved', id);
     await overdue(id);
-    expect(await saga.sweep(prisma)).toBeGreaterThanOrEqual(1);
+    expect(await saga.sweep(database)).toBeGreaterThanOrEqual(1);
     expect(await order(id)).toMatchObject({
       sagaStep: 'VOIDING_PAYMENT',
       cancellationReason: 'TIMEOUT',
@@ -147,7 +180,7 @@ describe('order saga orchestrator', () => {
 
     const firstWait = (await order(id)).stepDeadline!.getTime() - Date.now();
     await overdue(id);
-    await saga.sweep(prisma);
+    await saga.sweep(database);
     const resent = await order(id);
     expect(resent).toMatchObject({ sagaStep: 'VOIDING_PAYMENT', stepAttempts: 2 });
     expect(resent.stepDeadline!.getTime() - Date.now()).toBeGreaterThan(firstWait);
@@ -166,7 +199,7 @@ describe('order saga orchestrator', () => {
   it('applies each overdue deadline once when several sweepers run at the same time', async () => {
     const ids = await Promise.all(Array.from({ length: 10 }, () => placeOrder()));
     await Promise.all(ids.map(overdue));
-    await Promise.all([saga.sweep(prisma), saga.sweep(prisma), saga.sweep(prisma)]);
+    await Promise.all([saga.sweep(database), saga.sweep(database), saga.sweep(database)]);
     for (const id of ids) {
       expect(await order(id)).toMatchObject({ sagaStep: 'RELEASING_STOCK', stepAttempts: 1 });
       expect((await sent(id)).filter((t) => t === 'stock.release')).toHaveLength(1);
@@ -183,7 +216,7 @@ describe('order saga orchestrator', () => {
     await deliver('payment.captured', confirmed, { paymentId: randomUUID() });
 
     const deleted = buildMessage('user.deleted', userId, { userId }, { source: 'users' });
-    await handleInTransaction((work) => prisma.$transaction(work), handlers['user.deleted']!, deleted);
+    await deliverAll([deleted]);
     expect(await order(pending)).toMatchObject({
       sagaStep: 'VOIDING_PAYMENT',
       cancellationReason: 'USER_DELETED',
@@ -192,11 +225,10 @@ describe('order saga orchestrator', () => {
   });
 
   it('carries the trace of the request that placed the order into messages sent on a timeout', async () => {
-    const id = await placeOrder();
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-    await prisma.order.update({ where: { id }, data: { traceparent } });
+    const id = await placeOrder(randomUUID(), traceparent);
     await overdue(id);
-    await saga.sweep(prisma);
+    await saga.sweep(database);
     const release = await prisma.outboxMessage.findFirstOrThrow({
       where: { key: id, type: 'stock.release' },
     });

@@ -1,6 +1,14 @@
-import { consumerSettings, databaseEnv, duration, kafkaEnv, serviceEnv } from '@shop/platform';
+import {
+  databaseEnv,
+  duration,
+  formatDuration,
+  kafkaEnv,
+  messagingEnv,
+  paymentBudgetEnv,
+  serviceEnv,
+} from '@shop/platform';
 import { z } from 'zod';
-import { commandBudgetMs } from './provider/budget.js';
+import { providerCallBudgetMs } from './provider/budget.js';
 
 /** The card provider (the simulator in development) and how patiently it is called. */
 export const providerEnv = z.object({
@@ -11,22 +19,34 @@ export const providerEnv = z.object({
   PROVIDER_TIMEOUT: duration.prefault('1500ms'),
   /** Extra attempts after the first; safe because every call carries an Idempotency-Key. */
   PROVIDER_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
+  /** Provider calls in flight at most; more wait their turn (their leases keep ticking). */
+  PROVIDER_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(32),
+  /** How often operations left by a crashed process are looked for. */
+  PAYMENT_SWEEP_INTERVAL: duration.prefault('1s'),
 });
 
 /**
- * Kafka's consumer session must outlast the slowest command, which calls the provider
- * up to three times before its transaction commits (heartbeats go out between messages).
- * Derived, so a change of the session moves this check with it; 5 s are left for the
- * command's database work. 25 s with the 30 s session.
+ * One forward command's provider call (every attempt and wait) must fit in PAYMENT_COMMAND_BUDGET,
+ * the figure orders derives its payment deadlines from (the saga would otherwise give up on a
+ * payment that is still being decided).
  */
-export const MAX_COMMAND_BUDGET_MS = consumerSettings.sessionTimeout - 5_000;
-
 export const paymentsEnv = serviceEnv
   .extend(databaseEnv.shape)
   .extend(kafkaEnv.shape)
+  .extend(messagingEnv.shape)
+  .extend(paymentBudgetEnv.shape)
   .extend(providerEnv.shape)
-  .refine((env) => commandBudgetMs(env.PROVIDER_TIMEOUT, env.PROVIDER_RETRIES) <= MAX_COMMAND_BUDGET_MS, {
-    path: ['PROVIDER_TIMEOUT'],
-    message: `with PROVIDER_RETRIES, a command could call the provider for longer than ${MAX_COMMAND_BUDGET_MS / 1000} s; lower one of them`,
+  .superRefine((env, ctx) => {
+    const budget = providerCallBudgetMs(env.PROVIDER_TIMEOUT, env.PROVIDER_RETRIES);
+    if (budget > env.PAYMENT_COMMAND_BUDGET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PROVIDER_TIMEOUT'],
+        message:
+          `with PROVIDER_RETRIES=${env.PROVIDER_RETRIES}, one provider call may take ${formatDuration(budget)}, ` +
+          `more than PAYMENT_COMMAND_BUDGET (${formatDuration(env.PAYMENT_COMMAND_BUDGET)}); lower PROVIDER_TIMEOUT ` +
+          'or PROVIDER_RETRIES, or raise PAYMENT_COMMAND_BUDGET for orders and payments alike',
+      });
+    }
   });
 export type PaymentsConfig = z.infer<typeof paymentsEnv>;

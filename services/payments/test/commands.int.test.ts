@@ -1,6 +1,9 @@
 // The saga's payment commands against a real database (the service's
-// migrations) and the real provider simulator over HTTP on loopback.
-import { randomUUID } from 'node:crypto';
+// migrations) and the real provider simulator over HTTP on loopback: recorded
+// as an intent in the consumer's transaction, the provider called after the
+// commit, the outcome and the reply recorded in one statement.
+import { buildMessage, type Message, type MessageType } from '@shop/contracts';
+import type { Database, Registry } from '@shop/platform';
 import {
   createServiceDatabase,
   eventually,
@@ -9,16 +12,15 @@ import {
   testLogger,
 } from '@shop/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { compensatePayment } from '../src/compensation.js';
-import { createPrisma, type PrismaClient } from '../src/db.js';
-import { paymentHandlers } from '../src/handlers.js';
-import { authorizePayment, capturePayment } from '../src/payments.js';
+import { createDatabase, type PrismaClient } from '../src/db.js';
+import type { AuthorizeCommand } from '../src/domain/payment.js';
+import { PaymentOperations } from '../src/operations.js';
+import { leaseFor } from '../src/provider/budget.js';
 import type { PaymentProvider } from '../src/provider/client.js';
 import {
   authorizeCommand,
   closeProviderClients,
   heldFor,
-  inTransaction,
   providerClient,
   type RunningProvider,
   sample,
@@ -26,27 +28,45 @@ import {
 } from './harness.js';
 
 let db: TestDatabase;
+let database: Database;
 let prisma: PrismaClient;
 let simulator: RunningProvider;
-let inTx: ReturnType<typeof inTransaction>;
 const log = testLogger('payments');
+const running: PaymentOperations[] = [];
 
 beforeAll(async () => {
   db = await createServiceDatabase('payments');
-  prisma = createPrisma(db.url, 10);
-  inTx = inTransaction(prisma);
+  ({ database, prisma } = createDatabase(db.url, 10));
   simulator = await startProvider();
-  // Prisma's first transaction is slow (connections, query compiler); keep it out of the timings below.
-  await inTx((tx) => tx.payment.count());
 });
 afterEach(async () => {
+  await Promise.all(running.splice(0).map((operations) => operations.stop()));
   await closeProviderClients();
 });
 afterAll(async () => {
   await simulator.stop();
   await prisma.$disconnect();
+  await database.close();
   await db.drop();
 });
+
+/** The command handling of one payments process, with this provider client (and its metrics). */
+const operationsOf = new WeakMap<PaymentProvider, PaymentOperations>();
+function operations(provider: PaymentProvider, metrics?: Registry): PaymentOperations {
+  let found = operationsOf.get(provider);
+  if (!found) {
+    found = new PaymentOperations({
+      database,
+      provider,
+      logger: log,
+      ...(metrics ? { metrics } : {}),
+      leaseMs: leaseFor(1500, 2),
+    });
+    operationsOf.set(provider, found);
+    running.push(found);
+  }
+  return found;
+}
 
 const paymentOf = (orderId: string) => prisma.payment.findUniqueOrThrow({ where: { orderId } });
 const repliesFor = async (orderId: string) =>
@@ -57,12 +77,43 @@ const repliesFor = async (orderId: string) =>
 const callsFor = (running: RunningProvider, fragment: string) =>
   running.calls.filter((call) => call.includes(fragment)).length;
 
-const authorize = (provider: PaymentProvider, command = authorizeCommand()) =>
-  inTx((tx) => authorizePayment(tx, provider, command));
+type PaymentCommandType = Extract<MessageType, `payment.${'authorize' | 'capture' | 'void' | 'refund'}`>;
+const message = (type: PaymentCommandType, data: { orderId: string }): Message =>
+  buildMessage(type, data.orderId, data as never, { source: 'orders' });
+
+/**
+ * Hands commands to the payments process as its consumer would (one chunk, one transaction), waits
+ * until the provider calls they started are recorded, and returns the reply the last of them got
+ * (undefined when none: ignored while an operation was pending, or deferred with the provider down).
+ */
+async function send(provider: PaymentProvider, ...commands: Message[]) {
+  const ops = operations(provider);
+  const orderId = (commands.at(-1)!.data as { orderId: string }).orderId;
+  const before = (await repliesFor(orderId)).length;
+  await handleInTransaction(database, ops.handling, commands, log);
+  await ops.idle();
+  const after = await repliesFor(orderId);
+  return after.length > before ? after.at(-1) : undefined;
+}
+const authorize = (provider: PaymentProvider, command: AuthorizeCommand = authorizeCommand()) =>
+  send(provider, message('payment.authorize', command));
 const capture = (provider: PaymentProvider, orderId: string) =>
-  inTx((tx) => capturePayment(tx, provider, { orderId }));
+  send(provider, message('payment.capture', { orderId }));
 const compensate = (provider: PaymentProvider, orderId: string, compensation: 'void' | 'refund') =>
-  inTx((tx) => compensatePayment(tx, provider, orderId, compensation, log));
+  send(provider, message(`payment.${compensation}`, { orderId }));
+
+/** The intent recorded and committed, and then the process dies: nothing after the commit runs. */
+async function recordAndCrash(provider: PaymentProvider, command: Message): Promise<void> {
+  await database.transaction((tx) =>
+    operations(provider).handling.handle([command], {
+      tx,
+      log,
+      afterCommit: () => undefined,
+      traceparent: () => null,
+      within: (_m, work) => work(),
+    }),
+  );
+}
 
 describe('authorize', () => {
   it('approves tok_visa, records the provider authorization and answers a repeat from the record', async () => {
@@ -102,8 +153,9 @@ describe('authorize', () => {
     const { provider } = providerClient(simulator.url);
     const command = authorizeCommand();
     const before = simulator.calls.length;
-    const replies = await Promise.all([authorize(provider, command), authorize(provider, command)]);
-    expect(replies.map((r) => r.type)).toEqual(['payment.authorized', 'payment.authorized']);
+    await Promise.all([authorize(provider, command), authorize(provider, command)]);
+    // The second copy found the first one's operation pending: that operation's reply answers both.
+    expect((await repliesFor(command.orderId)).map((r) => r.type)).toEqual(['payment.authorized']);
     expect(simulator.calls.length - before).toBe(1);
   });
 
@@ -151,13 +203,9 @@ describe('authorize', () => {
 
     const first = authorizeCommand({ token: 'tok_timeout' });
     const callsBefore = simulator.calls.length;
-    const started = performance.now();
     expect(await authorize(provider, first)).toEqual(unavailable(first.orderId));
-    const elapsed = performance.now() - started;
-    // Each attempt waited out its own timeout...
-    expect(elapsed).toBeGreaterThanOrEqual(3 * timeoutMs - 10);
-    // ...and the budget is counted in attempts, not read off a clock that a busy host
-    // stretches: the first try and two retries, then it gave up.
+    // The budget is counted in attempts, not read off a clock that a busy host stretches:
+    // the first try and two retries, then it gave up.
     expect(await sample(metrics, 'http_client_requests_total', { outcome: 'timeout' })).toBe(3);
     // (The provider runs in this process: on a starved host its read of the last request
     // may come after the client's timeout fired.)
@@ -188,7 +236,7 @@ describe('authorize', () => {
     await new Promise((resolve) => setTimeout(resolve, 1600));
     expect(provider.breakerState).toBe('half-open');
     const fourth = authorizeCommand({ token: 'tok_visa' });
-    expect((await authorize(provider, fourth)).type).toBe('payment.authorized');
+    expect((await authorize(provider, fourth))?.type).toBe('payment.authorized');
     expect(provider.breakerState).toBe('closed');
     expect(await sample(metrics, 'http_client_breaker_state', { upstream: 'payment-provider' })).toBe(0);
   });
@@ -205,34 +253,77 @@ describe('authorize', () => {
 });
 
 describe('capture', () => {
-  it('charges once, whether the capture is redelivered after a lost commit or sent again', async () => {
+  it('charges once when the process dies after the provider captured: the sweeper asks again with the same key', async () => {
     const { provider } = providerClient(simulator.url);
     const command = authorizeCommand();
     await authorize(provider, command);
     const { orderId } = command;
-
-    // The provider captures, but this transaction never commits (a crash, a lost connection).
-    await expect(
-      inTx(async (tx) => {
-        await capturePayment(tx, provider, { orderId });
-        throw new Error('lost before commit');
-      }),
-    ).rejects.toThrow('lost before commit');
-    expect(await paymentOf(orderId)).toMatchObject({ status: 'AUTHORIZED' });
-
-    // The redelivered command asks again with the same Idempotency-Key: the provider replays.
     const payment = await paymentOf(orderId);
+
+    // The capture is recorded as the payment's pending operation and committed; the provider
+    // captures; then the process dies before it records the answer.
+    await recordAndCrash(provider, message('payment.capture', { orderId }));
+    expect(await paymentOf(orderId)).toMatchObject({
+      status: 'AUTHORIZED',
+      pendingOperationId: expect.any(String),
+    });
+    expect((await provider.capture(orderId, payment.providerAuthorizationId!)).kind).toBe('done');
+    expect((await repliesFor(orderId)).map((r) => r.type)).toEqual(['payment.authorized']);
+
+    // Another process (here: a fresh one) takes the operation over once its lease has run out.
+    const { provider: survivor } = providerClient(simulator.url);
+    const takeover = operations(survivor);
+    expect(await takeover.sweep()).toBe(0); // the lease still holds
+    await database.query(
+      `UPDATE payments SET lease_until = now() - interval '1 second' WHERE order_id = $1`,
+      [orderId],
+    );
+    expect(await takeover.sweep()).toBe(1);
+    await takeover.idle();
     const captured = { type: 'payment.captured', data: { orderId, paymentId: payment.id } };
-    expect(await capture(provider, orderId)).toEqual(captured);
+    expect((await repliesFor(orderId)).at(-1)).toEqual(captured);
     // A later copy is answered from the record.
     expect(await capture(provider, orderId)).toEqual(captured);
 
+    // Asked twice with one Idempotency-Key: captured once.
     expect(callsFor(simulator, `/${payment.providerAuthorizationId}/capture`)).toBe(2);
     expect(simulator.ledger.authorizations.get(payment.providerAuthorizationId!)).toMatchObject({
       status: 'captured',
       captures: 1,
     });
-    expect(await paymentOf(orderId)).toMatchObject({ status: 'CAPTURED', failureReason: null });
+    expect(await paymentOf(orderId)).toMatchObject({
+      status: 'CAPTURED',
+      failureReason: null,
+      pendingOperationId: null,
+    });
+  });
+
+  it('ignores commands for a payment while its operation is pending, and answers none of them twice', async () => {
+    const slow = await startProvider({ latencyMs: 300 });
+    try {
+      const { provider } = providerClient(slow.url);
+      const ops = operations(provider);
+      const command = authorizeCommand();
+      const first = authorize(provider, command);
+      const pending = await eventually(
+        async () => (await paymentOf(command.orderId)).pendingOperationId ?? undefined,
+      );
+      // A copy of the authorize and an early void arrive while the authorization is being asked for.
+      await handleInTransaction(database, ops.handling, [
+        message('payment.authorize', command),
+        message('payment.void', { orderId: command.orderId }),
+      ]);
+      expect((await paymentOf(command.orderId)).pendingOperationId).toBe(pending);
+      expect(await first).toMatchObject({ type: 'payment.authorized' });
+      await ops.idle();
+      expect((await repliesFor(command.orderId)).map((r) => r.type)).toEqual(['payment.authorized']);
+      expect(slow.calls.filter((call) => call.startsWith('POST /v1/authorizations'))).toHaveLength(1);
+      // The saga sends the void again on its deadline: now it is carried out.
+      expect(await compensate(provider, command.orderId, 'void')).toMatchObject({ type: 'payment.voided' });
+    } finally {
+      await closeProviderClients();
+      await slow.stop();
+    }
   });
 
   it('replies capture-failed DECLINED when the provider refuses (409 invalid_state)', async () => {
@@ -336,7 +427,7 @@ describe('void and refund', () => {
       const { provider: hasty } = providerClient(slow.url, { timeoutMs: 150, retries: 1 });
       const { provider: patient } = providerClient(slow.url, { timeoutMs: 2000 });
       const command = authorizeCommand();
-      expect((await authorize(hasty, command)).data).toMatchObject({ reason: 'UNAVAILABLE' });
+      expect((await authorize(hasty, command))?.data).toMatchObject({ reason: 'UNAVAILABLE' });
       expect(await paymentOf(command.orderId)).toMatchObject({ status: 'UNKNOWN' });
       // The provider authorized after all (once: both attempts carried the same key).
       await eventually(() => (heldFor(slow.ledger, command.orderId).length > 0 ? true : undefined));
@@ -406,17 +497,7 @@ describe('void and refund', () => {
       retries: 1,
       breaker: { resetTimeoutMs: 500 },
     });
-    const handlers = paymentHandlers(provider, metrics);
-    const voidCommand = (orderId: string) => ({
-      id: randomUUID(),
-      type: 'payment.void' as const,
-      version: 1 as const,
-      source: 'orders',
-      time: new Date().toISOString(),
-      key: orderId,
-      traceparent: null,
-      data: { orderId },
-    });
+    operations(provider, metrics);
     const command = authorizeCommand();
     const { orderId } = command;
     await authorize(provider, command);
@@ -425,12 +506,10 @@ describe('void and refund', () => {
 
     // Twice, as the saga would: enough failures to open the breaker, and still no throw.
     for (let copy = 0; copy < 2; copy++) {
-      await expect(
-        handleInTransaction(inTx, handlers['payment.void']!, voidCommand(orderId), log),
-      ).resolves.toBeUndefined();
+      expect(await compensate(provider, orderId, 'void')).toBeUndefined();
     }
     expect((await repliesFor(orderId)).map((r) => r.type)).toEqual(['payment.authorized']);
-    expect(await paymentOf(orderId)).toMatchObject({ status: 'AUTHORIZED' });
+    expect(await paymentOf(orderId)).toMatchObject({ status: 'AUTHORIZED', pendingOperationId: null });
     expect(
       await sample(metrics, 'payments_command_outcomes_total', { command: 'void', outcome: 'deferred' }),
     ).toBe(2);
@@ -440,7 +519,7 @@ describe('void and refund', () => {
       // The saga keeps re-sending on its deadline; one of the copies gets through once the breaker lets it.
       await eventually(
         async () => {
-          await handleInTransaction(inTx, handlers['payment.void']!, voidCommand(orderId), log);
+          await compensate(provider, orderId, 'void');
           return (await paymentOf(orderId)).status === 'VOIDED' ? true : undefined;
         },
         { intervalMs: 200, timeoutMs: 10_000 },

@@ -1,14 +1,12 @@
 // Test wiring shared by the integration tests: the real payment provider
 // simulator on a random loopback port (its ledger in reach, its calls counted),
-// provider clients with test-sized timeouts, and the service's transactions.
+// and provider clients with test-sized timeouts.
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createRegistry, type Registry } from '@shop/platform';
 import { testLogger } from '@shop/testkit';
 import { buildProvider } from '../../payment-provider/src/app.js';
 import { Ledger } from '../../payment-provider/src/ledger.js';
-import type { PrismaClient } from '../src/db.js';
-import { transactions } from '../src/db.js';
 import type { AuthorizeCommand } from '../src/domain/payment.js';
 import { PaymentProvider, type ProviderSettings } from '../src/provider/client.js';
 
@@ -67,8 +65,6 @@ export function providerClient(
 export async function closeProviderClients(): Promise<void> {
   await Promise.all(clients.splice(0).map((client) => client.close()));
 }
-
-export const inTransaction = (prisma: PrismaClient) => transactions(prisma, 30_000);
 
 export function authorizeCommand(overrides: Partial<AuthorizeCommand> = {}): AuthorizeCommand {
   return {

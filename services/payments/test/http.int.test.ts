@@ -1,10 +1,12 @@
 // The HTTP side: reading a payment as its owner or an admin, readiness with the
 // provider's breaker as detail, and the breaker and call outcomes in /metrics.
 import { randomUUID } from 'node:crypto';
-import { databaseCheck } from '@shop/platform';
+import { buildMessage } from '@shop/contracts';
+import { type Database, databaseCheck } from '@shop/platform';
 import {
   asGateway,
   createServiceDatabase,
+  handleInTransaction,
   TEST_SERVICE_SECRET,
   type TestDatabase,
   testLogger,
@@ -12,21 +14,31 @@ import {
 } from '@shop/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachProvider, buildApp } from '../src/app.js';
-import { createPrisma, type PrismaClient } from '../src/db.js';
-import { authorizePayment } from '../src/payments.js';
+import { createDatabase, type PrismaClient } from '../src/db.js';
+import type { AuthorizeCommand } from '../src/domain/payment.js';
+import { PaymentOperations } from '../src/operations.js';
+import { leaseFor } from '../src/provider/budget.js';
 import type { PaymentProvider } from '../src/provider/client.js';
-import {
-  authorizeCommand,
-  inTransaction,
-  PROVIDER_KEY,
-  type RunningProvider,
-  startProvider,
-} from './harness.js';
+import { authorizeCommand, PROVIDER_KEY, type RunningProvider, startProvider } from './harness.js';
 
 let db: TestDatabase;
+let pool: Database;
 let prisma: PrismaClient;
 let simulator: RunningProvider;
 let database: ReturnType<typeof databaseCheck>;
+
+/** An authorize command carried out as the payments process does it. */
+async function authorize(provider: PaymentProvider, command: AuthorizeCommand): Promise<void> {
+  const operations = new PaymentOperations({
+    database: pool,
+    provider,
+    logger: testLogger(),
+    leaseMs: leaseFor(1500, 0),
+  });
+  const message = buildMessage('payment.authorize', command.orderId, command, { source: 'orders' });
+  await handleInTransaction(pool, operations.handling, [message]);
+  await operations.stop();
+}
 const owner = testUser('customer');
 const apps: { app: ReturnType<typeof buildApp>; provider: PaymentProvider }[] = [];
 
@@ -45,7 +57,7 @@ function paymentsApp(providerUrl: string) {
 
 beforeAll(async () => {
   db = await createServiceDatabase('payments');
-  prisma = createPrisma(db.url, 4);
+  ({ database: pool, prisma } = createDatabase(db.url, 4));
   database = databaseCheck(db.url);
   simulator = await startProvider();
 });
@@ -57,6 +69,7 @@ afterAll(async () => {
   await simulator.stop();
   await database.close();
   await prisma.$disconnect();
+  await pool.close();
   await db.drop();
 });
 
@@ -64,7 +77,7 @@ describe('GET /api/v1/payments/:orderId', () => {
   it('shows the owner and admins the payment, and everyone else a 404', async () => {
     const { app, provider } = paymentsApp(simulator.url);
     const command = authorizeCommand({ userId: owner.id, amountCents: 1234 });
-    await inTransaction(prisma)((tx) => authorizePayment(tx, provider, command));
+    await authorize(provider, command);
     const get = async (user?: ReturnType<typeof testUser>, orderId = command.orderId) =>
       app.inject({
         method: 'GET',
@@ -127,7 +140,7 @@ describe('readiness and metrics', () => {
     await gone.stop();
     const failing = paymentsApp(gone.url);
     for (let i = 0; i < 6; i++) {
-      await inTransaction(prisma)((tx) => authorizePayment(tx, failing.provider, authorizeCommand()));
+      await authorize(failing.provider, authorizeCommand());
     }
     const stillReady = await failing.app.inject({ method: 'GET', url: '/health/ready' });
     expect(stillReady.statusCode).toBe(200);

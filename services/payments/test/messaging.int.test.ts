@@ -1,7 +1,8 @@
 // End to end over Kafka: commands on payments.commands, replies on
 // payments.replies through the outbox, the real provider simulator behind.
 import { randomUUID } from 'node:crypto';
-import { buildMessage, DEAD_LETTER_TOPIC, topicNames } from '@shop/contracts';
+import { buildMessage, DEAD_LETTER_TOPIC, type Message, topicNames } from '@shop/contracts';
+import type { Database } from '@shop/platform';
 import { createProducer, createRegistry, ensureTopics, Readiness, startMessaging } from '@shop/platform';
 import {
   collect,
@@ -14,9 +15,9 @@ import {
   uniquePrefix,
 } from '@shop/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPrisma, type PrismaClient, type Transaction, transactions } from '../src/db.js';
-import { paymentHandlers } from '../src/handlers.js';
-import { commandBudgetMs } from '../src/provider/budget.js';
+import { createDatabase, type PrismaClient } from '../src/db.js';
+import { PaymentOperations } from '../src/operations.js';
+import { leaseFor } from '../src/provider/budget.js';
 import {
   authorizeCommand,
   closeProviderClients,
@@ -28,18 +29,20 @@ import {
 } from './harness.js';
 
 let db: TestDatabase;
+let database: Database;
 let prisma: PrismaClient;
 let simulator: RunningProvider;
 
 beforeAll(async () => {
   db = await createServiceDatabase('payments');
-  prisma = createPrisma(db.url, 10);
+  ({ database, prisma } = createDatabase(db.url, 10));
   simulator = await startProvider();
 });
 afterAll(async () => {
   await closeProviderClients();
   await simulator.stop();
   await prisma.$disconnect();
+  await database.close();
   await db.drop();
 });
 
@@ -50,20 +53,22 @@ describe('over Kafka', () => {
     const readiness = new Readiness();
     const metrics = createRegistry('payments');
     const { provider } = providerClient(simulator.url);
-    const messaging = await startMessaging<Transaction>({
+    const operations = new PaymentOperations({
+      database,
+      provider,
+      logger: testLogger(),
+      metrics,
+      leaseMs: leaseFor(1500, 2),
+    });
+    const messaging = await startMessaging({
       service: 'payments',
       kafka: kafkaEnvFor(prefix),
-      databaseUrl: db.url,
+      database,
       logger: testLogger(),
       metrics,
       readiness,
-      runInTransaction: transactions(prisma, commandBudgetMs(1500, 2)),
       consumers: [
-        {
-          groupId: `${prefix}payments`,
-          topics: ['payments.commands'],
-          handlers: paymentHandlers(provider, metrics),
-        },
+        { groupId: `${prefix}payments`, topics: ['payments.commands'], handling: operations.handling },
       ],
     });
     const producer = await createProducer(kafka);
@@ -82,18 +87,28 @@ describe('over Kafka', () => {
         { orderId: paid.orderId },
         { source: 'test' },
       );
-      const commands = [
+      const send = (commands: Message[]) =>
+        producer.send({
+          topic: `${prefix}payments.commands`,
+          messages: commands.map((command) => ({ key: command.key, value: JSON.stringify(command) })),
+        });
+      await send([
         buildMessage('payment.authorize', paid.orderId, paid, { source: 'test' }),
-        capture,
-        capture, // Kafka's at-least-once: the same message again
-        buildMessage('payment.capture', paid.orderId, { orderId: paid.orderId }, { source: 'test' }),
         buildMessage('payment.authorize', declined.orderId, declined, { source: 'test' }),
         buildMessage('payment.void', abandoned, { orderId: abandoned }, { source: 'test' }),
-      ];
-      await producer.send({
-        topic: `${prefix}payments.commands`,
-        messages: commands.map((command) => ({ key: command.key, value: JSON.stringify(command) })),
-      });
+      ]);
+      // As the saga does: the capture only once the authorization was answered.
+      await collect(kafka, `${prefix}payments.replies`, (received) =>
+        received.some((m) => m.key === paid.orderId),
+      );
+      await send([capture, capture]); // Kafka's at-least-once: the same message again
+      const captured = (received: { key: string | null; value: string | null }[]) =>
+        received.some((m) => m.key === paid.orderId && m.value?.includes('payment.captured'));
+      await collect(kafka, `${prefix}payments.replies`, captured);
+      // A capture the saga sends again later is answered from the record.
+      await send([
+        buildMessage('payment.capture', paid.orderId, { orderId: paid.orderId }, { source: 'test' }),
+      ]);
 
       const replies = await collect(kafka, `${prefix}payments.replies`, (received) => received.length >= 5);
       const byOrder = (orderId: string) =>
@@ -125,6 +140,7 @@ describe('over Kafka', () => {
     } finally {
       await producer.disconnect();
       for (const step of messaging.stopSteps) await step.stop();
+      await operations.stop();
     }
   });
 });

@@ -1,7 +1,7 @@
 // Accounts in the database: each change that other services must hear about is
 // written together with its event in one transaction (the outbox).
 import { buildMessage } from '@shop/contracts';
-import { currentTraceparent, enqueue, Problem } from '@shop/platform';
+import { currentTraceparent, enqueue, Problem, prismaOutbox } from '@shop/platform';
 import type { PrismaClient, Transaction } from './db.js';
 import { decideSeed, normalizeEmail, type Role, type SeedAction, scrubbedEmail } from './domain/account.js';
 import { Prisma, type User } from './generated/prisma/client.js';
@@ -36,7 +36,7 @@ async function insertAccount(tx: Transaction, account: NewAccount, passwordHash:
     },
   });
   await enqueue(
-    tx,
+    prismaOutbox(tx),
     buildMessage(
       'user.registered',
       user.id,
@@ -100,7 +100,7 @@ export async function deleteAccount(prisma: PrismaClient, id: string): Promise<b
       data: { email: scrubbedEmail(id), name: '', passwordHash: '', deletedAt: new Date() },
     });
     if (count === 0) return false;
-    await enqueue(tx, buildMessage('user.deleted', id, { userId: id }, origin()));
+    await enqueue(prismaOutbox(tx), buildMessage('user.deleted', id, { userId: id }, origin()));
     return true;
   });
 }

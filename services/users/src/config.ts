@@ -1,4 +1,4 @@
-import { databaseEnv, duration, kafkaEnv, serviceEnv } from '@shop/platform';
+import { databaseEnv, duration, kafkaEnv, messagingEnv, serviceEnv } from '@shop/platform';
 import type { z } from 'zod';
 import { signingKeysEnv } from './signing-keys.js';
 
@@ -15,6 +15,7 @@ export const accessTokenTtl = duration.refine(
 export const usersEnv = serviceEnv
   .extend(databaseEnv.shape)
   .extend(kafkaEnv.shape)
+  .extend(messagingEnv.shape)
   .extend({
     /** A JSON array of private Ed25519 JWKs with a `kid`: the first signs, all are published. */
     USER_TOKEN_SIGNING_KEYS: signingKeysEnv,

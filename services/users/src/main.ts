@@ -3,13 +3,13 @@
 import { createLogger, loadConfig, runDatabaseService, serviceMain } from '@shop/platform';
 import { buildApp } from './app.js';
 import { usersEnv } from './config.js';
-import { createPrisma, type Transaction } from './db.js';
+import { createDatabase } from './db.js';
 import { signingKeySet } from './signing-keys.js';
 
 await serviceMain(async () => {
   const config = loadConfig(usersEnv);
   const logger = createLogger({ name: config.SERVICE_NAME, level: config.LOG_LEVEL });
-  const prisma = createPrisma(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  const { database, prisma } = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const signingKeys = signingKeySet(config.USER_TOKEN_SIGNING_KEYS);
   const app = buildApp({
     prisma,
@@ -23,11 +23,5 @@ await serviceMain(async () => {
     { signingKid: signingKeys.current.kid, publishedKids: signingKeys.jwks.keys.map((key) => key.kid) },
     'access token keys loaded',
   );
-  await runDatabaseService<Transaction>({
-    config,
-    app,
-    logger,
-    database: prisma,
-    runInTransaction: (work) => prisma.$transaction(work),
-  });
+  await runDatabaseService({ config, app, logger, database, prisma });
 });

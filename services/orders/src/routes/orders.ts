@@ -1,9 +1,13 @@
 // Placing and reading orders. Placing one is idempotent by the client's
 // Idempotency-Key: a retry with the same body returns the order the first
-// request created, whatever became of it since.
+// request created, whatever became of it since. A client learns the outcome
+// without polling: `Prefer: wait=N` on GET /orders/:id answers once the order is
+// final (or after N seconds), and GET /orders/:id/events streams its state as
+// Server-Sent Events until it is final. Plain polling keeps working.
 import { randomUUID } from 'node:crypto';
 import {
   currentTraceparent,
+  type Database,
   Problem,
   pageArgs,
   pageQuery,
@@ -12,29 +16,17 @@ import {
   type ShopServer,
   toPage,
 } from '@shop/platform';
+import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { Catalog } from '../catalog.js';
 import type { PrismaClient } from '../db.js';
-import { newOrder, orderView, priceBasket, requestHash } from '../domain/order.js';
-import { Prisma } from '../generated/prisma/client.js';
+import { newOrder, type OrderView, orderView, priceBasket, requestHash } from '../domain/order.js';
+import { waitPreference } from '../domain/prefer.js';
+import { findByIdempotencyKey, findOrder, placeOrder } from '../order-store.js';
+import type { OrderWatch } from '../order-watch.js';
 import type { OrderSaga } from '../saga/orchestrator.js';
 
 const withItems = { items: { select: { productId: true, quantity: true, unitPriceCents: true } } } as const;
-type OrderRow = Prisma.OrderGetPayload<{ include: typeof withItems }>;
-
-function toView(order: OrderRow) {
-  return {
-    id: order.id,
-    userId: order.userId,
-    status: order.status,
-    items: order.items,
-    totalCents: order.totalCents,
-    currency: order.currency.trim(),
-    cancellationReason: order.cancellationReason,
-    createdAt: order.createdAt.toISOString(),
-    updatedAt: order.updatedAt.toISOString(),
-  };
-}
 
 const idempotencyHeader = z.object({
   'idempotency-key': z
@@ -44,14 +36,23 @@ const idempotencyHeader = z.object({
     .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces'),
 });
 
-export function orderRoutes(
-  app: ShopServer,
-  deps: { prisma: PrismaClient; catalog: Catalog; saga: OrderSaga },
-): void {
-  const { prisma, catalog, saga } = deps;
+const orderParams = z.object({ id: z.uuid() });
 
-  async function replay(userId: string, key: string, hash: string) {
-    const existing = await prisma.idempotencyKey.findUnique({ where: { userId_key: { userId, key } } });
+export interface OrderRouteDeps {
+  database: Database;
+  prisma: PrismaClient;
+  catalog: Catalog;
+  saga: OrderSaga;
+  watch: OrderWatch;
+  /** The longest `Prefer: wait` honoured. */
+  maxWaitMs: number;
+}
+
+export function orderRoutes(app: ShopServer, deps: OrderRouteDeps): void {
+  const { database, prisma, catalog, saga, watch } = deps;
+
+  async function replay(userId: string, key: string, hash: string): Promise<OrderView | undefined> {
+    const existing = await findByIdempotencyKey(database, userId, key);
     if (!existing) return undefined;
     if (existing.requestHash !== hash) {
       throw problems.unprocessable(
@@ -59,7 +60,16 @@ export function orderRoutes(
         'This Idempotency-Key was used with a different request body; use a new key for a new order.',
       );
     }
-    return prisma.order.findUniqueOrThrow({ where: { id: existing.orderId }, include: withItems });
+    return existing.order;
+  }
+
+  /** The caller's order, or 404: someone else's order does not exist, as far as the caller can tell. */
+  async function ownOrder(request: Parameters<typeof requireUser>[0], id: string): Promise<OrderView> {
+    const user = requireUser(request);
+    const order = await findOrder(database, id);
+    if (!order || (order.userId !== user.id && user.role !== 'admin'))
+      throw problems.notFound(`No order ${id}.`);
+    return order;
   }
 
   app.post(
@@ -67,7 +77,8 @@ export function orderRoutes(
     {
       schema: {
         tags: ['orders'],
-        summary: 'Place an order; its saga runs asynchronously (poll GET /orders/:id)',
+        summary:
+          'Place an order; its saga runs asynchronously (wait for the outcome with GET /orders/:id and Prefer: wait=N, or GET /orders/:id/events)',
         headers: idempotencyHeader,
         body: newOrder,
         response: { 202: orderView },
@@ -78,7 +89,7 @@ export function orderRoutes(
       const key = request.headers['idempotency-key'];
       const hash = requestHash(request.body);
       const replayed = await replay(user.id, key, hash);
-      if (replayed) return reply.code(202).header('idempotent-replayed', 'true').send(toView(replayed));
+      if (replayed) return reply.code(202).header('idempotent-replayed', 'true').send(replayed);
 
       const priced = priceBasket(
         request.body.items,
@@ -97,42 +108,36 @@ export function orderRoutes(
       }
 
       const orderId = randomUUID();
-      try {
-        const order = await prisma.$transaction(async (tx) => {
-          await tx.idempotencyKey.create({ data: { userId: user.id, key, requestHash: hash, orderId } });
-          const created = await tx.order.create({
-            data: {
-              id: orderId,
-              userId: user.id,
-              sagaStep: 'RESERVING_STOCK',
-              totalCents: priced.totalCents,
-              currency: priced.currency,
-              paymentToken: request.body.payment.token,
-              stepDeadline: saga.firstDeadline(),
-              traceparent: currentTraceparent(),
-              items: { create: priced.items },
-            },
-            include: withItems,
-          });
-          await saga.begin(tx, {
-            orderId,
-            userId: user.id,
-            items: priced.items,
-            totalCents: priced.totalCents,
-            currency: priced.currency,
-            paymentToken: request.body.payment.token,
-          });
-          return created;
-        });
-        return reply.code(202).header('location', `/api/v1/orders/${order.id}`).send(toView(order));
-      } catch (error) {
-        // Two requests with one key raced: the loser answers like a retry.
-        if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
-          const winner = await replay(user.id, key, hash);
-          if (winner) return reply.code(202).header('idempotent-replayed', 'true').send(toView(winner));
-        }
-        throw error;
-      }
+      const traceparent = currentTraceparent();
+      const facts = {
+        orderId,
+        userId: user.id,
+        items: priced.items,
+        totalCents: priced.totalCents,
+        currency: priced.currency,
+        paymentToken: request.body.payment.token,
+      };
+      const placed = await placeOrder(
+        database,
+        {
+          id: orderId,
+          userId: user.id,
+          idempotencyKey: key,
+          requestHash: hash,
+          items: priced.items,
+          totalCents: priced.totalCents,
+          currency: priced.currency,
+          paymentToken: request.body.payment.token,
+          stepDeadlineMs: saga.firstDeadline(),
+          traceparent,
+        },
+        saga.firstMessages(facts, traceparent),
+      );
+      if (placed) return reply.code(202).header('location', `/api/v1/orders/${orderId}`).send(placed);
+      // The key was taken between our look and our insert (a concurrent retry): answer like a retry.
+      const winner = await replay(user.id, key, hash);
+      if (winner) return reply.code(202).header('idempotent-replayed', 'true').send(winner);
+      throw new Error(`order with Idempotency-Key ${key}: the key is taken but names no order`);
     },
   );
 
@@ -141,19 +146,87 @@ export function orderRoutes(
     {
       schema: {
         tags: ['orders'],
-        summary: 'One of your orders',
-        params: z.object({ id: z.uuid() }),
+        summary:
+          'One of your orders. With `Prefer: wait=N` (seconds), a PENDING order is answered once it is final, or after N seconds (at most the server maximum) with its state then.',
+        params: orderParams,
+        headers: z.object({ prefer: z.string().max(200).optional() }),
         response: { 200: orderView },
       },
     },
-    async (request) => {
-      const user = requireUser(request);
-      const order = await prisma.order.findUnique({ where: { id: request.params.id }, include: withItems });
-      // Someone else's order does not exist, as far as this caller can tell.
-      if (!order || (order.userId !== user.id && user.role !== 'admin')) {
-        throw problems.notFound(`No order ${request.params.id}.`);
+    async (request, reply) => {
+      const waitMs = Math.min(waitPreference(request.headers.prefer), deps.maxWaitMs);
+      if (waitMs === 0) return ownOrder(request, request.params.id);
+      reply.header('preference-applied', `wait=${Math.floor(waitMs / 1000)}`).header('vary', 'Prefer');
+      const deadline = Date.now() + waitMs;
+      const closed = abortOnClose(reply);
+      for (;;) {
+        // Subscribed before reading: a change committed in between is not missed.
+        const { changed, cancel } = await watch.subscribe(request.params.id);
+        try {
+          const order = await ownOrder(request, request.params.id);
+          const left = deadline - Date.now();
+          if (order.status !== 'PENDING' || left <= 0 || closed.aborted) return order;
+          await Promise.race([changed, delay(left, closed)]);
+        } finally {
+          cancel();
+        }
       }
-      return toView(order);
+    },
+  );
+
+  app.get(
+    '/api/v1/orders/:id/events',
+    {
+      schema: {
+        tags: ['orders'],
+        summary:
+          'Your order as Server-Sent Events: an `order` event with its state now, another each time its status changes, and the stream ends once it is final. Reconnect at any time to get the current state.',
+        params: orderParams,
+        response: {
+          200: z
+            .string()
+            .describe('text/event-stream: `event: order` lines whose data is the order (as GET /orders/:id)'),
+        },
+      },
+    },
+    async (request, reply) => {
+      let sent = await ownOrder(request, request.params.id);
+      const closed = abortOnClose(reply);
+      reply.hijack();
+      const out = reply.raw;
+      out.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-accel-buffering': 'no',
+        'x-request-id': request.id,
+      });
+      const send = (order: OrderView) => out.write(`event: order\ndata: ${JSON.stringify(order)}\n\n`);
+      send(sent);
+      try {
+        while (sent.status === 'PENDING' && !closed.aborted) {
+          const { changed, cancel } = await watch.subscribe(request.params.id);
+          try {
+            const order = await findOrder(database, request.params.id);
+            if (order && order.status !== sent.status) {
+              send(order);
+              sent = order;
+              continue;
+            }
+            // A comment now and then keeps proxies from timing the idle stream out.
+            await Promise.race([changed, delay(SSE_KEEPALIVE_MS, closed)]);
+            if (!closed.aborted) out.write(': waiting\n\n');
+          } finally {
+            cancel();
+          }
+        }
+      } catch (err) {
+        request.log.warn(
+          { err, orderId: request.params.id },
+          'order event stream failed; the client reconnects',
+        );
+      } finally {
+        out.end();
+      }
     },
   );
 
@@ -176,7 +249,40 @@ export function orderRoutes(
         include: withItems,
       });
       const { page, nextCursor } = toPage(orders, request.query.limit);
-      return { items: page.map(toView), nextCursor };
+      return {
+        items: page.map((o) => ({
+          id: o.id,
+          userId: o.userId,
+          status: o.status,
+          items: o.items,
+          totalCents: o.totalCents,
+          currency: o.currency.trim(),
+          cancellationReason: o.cancellationReason,
+          createdAt: o.createdAt.toISOString(),
+          updatedAt: o.updatedAt.toISOString(),
+        })),
+        nextCursor,
+      };
     },
   );
+}
+
+const SSE_KEEPALIVE_MS = 5000;
+
+function abortOnClose(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.on('close', () => controller.abort());
+  return controller.signal;
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

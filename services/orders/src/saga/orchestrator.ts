@@ -1,29 +1,29 @@
-// The saga orchestrator: the I/O around the pure state machine. Each input (a
-// participant's reply, an overdue step, a cancellation) is applied under the
-// order's row lock, and the new state, its deadline, the history row and the
-// outgoing commands and events are written in one transaction, so a crash at
-// any moment leaves either the old state or the new one with its messages.
-
-import { context, trace } from '@opentelemetry/api';
-import { buildMessage, type Message } from '@shop/contracts';
+// The saga orchestrator: the I/O around the pure state machine (order-saga.ts).
+// Inputs (participants' replies, overdue steps, cancellations) are applied in
+// batches inside one transaction: one statement locks the orders they concern
+// (in id order), the state machine decides each input in turn in memory, and
+// one statement writes every new state with its deadline and history rows and
+// wakes the clients waiting on a finished order; the outgoing commands and
+// events go to the outbox in one more. A crash at any moment leaves either the
+// old states or the new ones with their messages.
+import { buildMessage, type Message, type MessageType } from '@shop/contracts';
 import {
   type AfterCommit,
   Counter,
-  contextFromTraceparent,
-  currentTraceparent,
+  type Database,
   enqueue,
-  type HandlerContext,
   Histogram,
   type Logger,
-  type MessageHandlers,
+  type MessageHandling,
   metric,
   type Registry,
   runEffects,
-  tracer,
+  type Sql,
 } from '@shop/platform';
-import type { PrismaClient, Transaction } from '../db.js';
+import { ORDER_STATUS_CHANNEL } from '../order-watch.js';
 import { deadlineFor, type SagaTimeouts } from './deadlines.js';
 import {
+  type CancellationReason,
   decide,
   type OrderFacts,
   type Outgoing,
@@ -34,20 +34,83 @@ import {
   start,
 } from './order-saga.js';
 
+/** One input for one order, with the trace context its messages continue. */
+export interface SagaEvent {
+  orderId: string;
+  input: SagaInput;
+  /** What moved the saga, for its history: a reply's type, "deadline" or "cancel:<reason>". */
+  cause: string;
+  traceparent: string | null;
+}
+
 interface LockedOrder {
   id: string;
-  userId: string;
+  user_id: string;
   status: SagaState['status'];
-  sagaStep: SagaStep;
-  cancellationReason: SagaState['cancellationReason'];
-  totalCents: number;
+  saga_step: SagaStep;
+  cancellation_reason: CancellationReason | null;
+  total_cents: number;
   currency: string;
-  paymentToken: string;
-  stepAttempts: number;
+  payment_token: string;
+  step_attempts: number;
   traceparent: string | null;
-  createdAt: Date;
-  items: { productId: string; quantity: number }[];
+  created_ms: number;
+  items: [string, number][];
 }
+
+/** An order as the batch leaves it. */
+interface Working {
+  facts: OrderFacts;
+  state: SagaState;
+  attempts: number;
+  /** The new deadline, or 'keep' while no decision has moved it. */
+  deadlineMs: number | null | 'keep';
+  touched: boolean;
+  traceparent: string | null;
+  createdMs: number;
+  statusBefore: SagaState['status'];
+}
+
+const LOCK = {
+  name: 'orders-saga-lock',
+  text: `SELECT o.id, o.user_id, o.status, o.saga_step, o.cancellation_reason, o.total_cents, o.currency,
+                o.payment_token, o.step_attempts, o.traceparent,
+                (extract(epoch FROM o.created_at) * 1000)::float8 AS created_ms,
+                (SELECT coalesce(json_agg(json_build_array(i.product_id, i.quantity) ORDER BY i.product_id), '[]')
+                   FROM order_items i WHERE i.order_id = o.id) AS items
+           FROM orders o WHERE o.id = ANY($1::uuid[]) ORDER BY o.id FOR UPDATE OF o`,
+};
+
+// Every changed order, its history rows, and a NOTIFY per order that reached its final status.
+const WRITE = {
+  name: 'orders-saga-write',
+  text: `WITH changed AS (
+           UPDATE orders o
+              SET status = u.status::order_status, saga_step = u.step::saga_step,
+                  cancellation_reason = u.reason::cancellation_reason, step_attempts = u.attempts,
+                  step_deadline = CASE WHEN u.keep THEN o.step_deadline ELSE to_timestamp(u.deadline_ms / 1000) END,
+                  updated_at = now()
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::float8[], $7::bool[])
+                  AS u(id, status, step, reason, attempts, deadline_ms, keep)
+            WHERE o.id = u.id),
+         history AS (
+           INSERT INTO saga_transitions (order_id, from_step, to_step, cause)
+           SELECT t.id, t.from_step::saga_step, t.to_step::saga_step, t.cause
+             FROM unnest($8::uuid[], $9::text[], $10::text[], $11::text[]) AS t(id, from_step, to_step, cause))
+         SELECT count(pg_notify('${ORDER_STATUS_CHANNEL}', f)) FROM unnest($12::text[]) AS f`,
+};
+
+export const REPLY_TYPES = [
+  'stock.reserved',
+  'stock.reservation-failed',
+  'stock.released',
+  'payment.authorized',
+  'payment.authorization-failed',
+  'payment.captured',
+  'payment.capture-failed',
+  'payment.voided',
+  'payment.refunded',
+] as const satisfies readonly ReplyType[];
 
 export class OrderSaga {
   readonly #transitions?: Counter;
@@ -86,17 +149,17 @@ export class OrderSaga {
   }
 
   /** The saga's first deadline, for the order row written by the caller. */
-  firstDeadline(now = new Date()): Date {
-    return deadlineFor('RESERVING_STOCK', 1, this.timeouts, now)!;
+  firstDeadline(nowMs = Date.now()): number {
+    return deadlineFor('RESERVING_STOCK', 1, this.timeouts, nowMs)!;
   }
 
-  /** Sends the first messages of a new order, inside the transaction that created it. */
-  async begin(
-    tx: Transaction,
+  /** The first messages of a new order (order.created and its first command), for the transaction that creates it. */
+  firstMessages(
     order: Omit<OrderFacts, 'items'> & {
       items: { productId: string; quantity: number; unitPriceCents: number }[];
     },
-  ): Promise<void> {
+    traceparent: string | null,
+  ): Message[] {
     const created = buildMessage(
       'order.created',
       order.orderId,
@@ -111,178 +174,184 @@ export class OrderSaga {
         totalCents: order.totalCents,
         currency: order.currency,
       },
-      { source: 'orders', traceparent: currentTraceparent() },
+      { source: 'orders', traceparent },
     );
-    await enqueue(tx, created, ...this.#messages(order.orderId, start(order), currentTraceparent()));
+    return [created, ...this.#messages(order.orderId, start(order), traceparent)];
   }
 
   /**
-   * Applies one input to an order's saga inside the caller's transaction; returns whether anything
-   * changed. The metrics are handed to `afterCommit`, so a rolled-back attempt does not count.
+   * Applies inputs, in order, inside the caller's transaction; returns how many orders changed.
+   * The metrics are handed to `afterCommit`, so a rolled-back batch does not count.
    */
-  async apply(
-    tx: Transaction,
-    orderId: string,
-    input: SagaInput,
-    cause: string,
-    afterCommit: AfterCommit,
-  ): Promise<boolean> {
-    // Plain SQL, three statements with the outbox's: this runs for every reply of every order,
-    // and a Prisma model query costs several times the CPU of the same SQL (bench/FINDINGS.md).
-    const rows = await tx.$queryRaw<LockedOrder[]>`
-      SELECT o.id, o.user_id AS "userId", o.status, o.saga_step AS "sagaStep",
-             o.cancellation_reason AS "cancellationReason", o.total_cents AS "totalCents", o.currency,
-             o.payment_token AS "paymentToken", o.step_attempts AS "stepAttempts", o.traceparent,
-             o.created_at AS "createdAt",
-             (SELECT coalesce(json_agg(json_build_object('productId', i.product_id, 'quantity', i.quantity)
-                                       ORDER BY i.product_id), '[]'::json)
-                FROM order_items i WHERE i.order_id = o.id) AS items
-        FROM orders o
-       WHERE o.id = ${orderId}::uuid
-       FOR UPDATE OF o`;
-    const order = rows[0];
-    if (!order) {
-      this.logger.warn({ orderId, cause }, 'saga input for an unknown order; ignored');
-      return false;
-    }
-    const state: SagaState = {
-      step: order.sagaStep,
-      status: order.status,
-      cancellationReason: order.cancellationReason,
-    };
-    const facts: OrderFacts = {
-      orderId,
-      userId: order.userId,
-      items: order.items,
-      totalCents: order.totalCents,
-      currency: order.currency.trim(),
-      paymentToken: order.paymentToken,
-    };
-    const decision = decide(state, input, facts);
-    const stepChanged = decision.state.step !== state.step;
-    if (!stepChanged && decision.messages.length === 0) return false;
+  async apply(tx: Sql, events: readonly SagaEvent[], afterCommit: AfterCommit): Promise<number> {
+    if (events.length === 0) return 0;
+    const { rows } = await tx.query<LockedOrder>({
+      ...LOCK,
+      values: [[...new Set(events.map((e) => e.orderId))]],
+    });
+    const orders = new Map(rows.map((row) => [row.id, working(row)]));
+    const transitions: { id: string; from: SagaStep; to: SagaStep; cause: string }[] = [];
+    const outgoing: Message[] = [];
+    const nowMs = Date.now();
 
-    const attempts = stepChanged ? 1 : decision.restartDeadline ? order.stepAttempts + 1 : order.stepAttempts;
-    const deadline =
-      decision.state.status === 'PENDING'
-        ? deadlineFor(decision.state.step, attempts, this.timeouts, new Date())
-        : null;
-    const newDeadline = stepChanged || decision.restartDeadline || deadline === null;
-    // The order's new state and, when the step changed, its history row, in one statement.
-    await tx.$executeRaw`
-      WITH changed AS (
-        UPDATE orders
-           SET status = ${decision.state.status}::order_status,
-               saga_step = ${decision.state.step}::saga_step,
-               cancellation_reason = ${decision.state.cancellationReason}::cancellation_reason,
-               step_attempts = ${attempts},
-               step_deadline = CASE WHEN ${newDeadline}::boolean THEN ${deadline}::timestamptz ELSE step_deadline END,
-               updated_at = now()
-         WHERE id = ${orderId}::uuid
-        RETURNING id)
-      INSERT INTO saga_transitions (order_id, from_step, to_step, cause)
-      SELECT id, ${state.step}::saga_step, ${decision.state.step}::saga_step, ${cause}
-        FROM changed
-       WHERE ${stepChanged}::boolean`;
+    for (const event of events) {
+      const order = orders.get(event.orderId);
+      if (!order) {
+        this.logger.warn(
+          { orderId: event.orderId, cause: event.cause },
+          'saga input for an unknown order; ignored',
+        );
+        continue;
+      }
+      const before = order.state;
+      const decision = decide(before, event.input, order.facts);
+      const stepChanged = decision.state.step !== before.step;
+      if (!stepChanged && decision.messages.length === 0) continue;
+      order.touched = true;
+      order.attempts = stepChanged ? 1 : decision.restartDeadline ? order.attempts + 1 : order.attempts;
+      const deadline =
+        decision.state.status === 'PENDING'
+          ? deadlineFor(decision.state.step, order.attempts, this.timeouts, nowMs)
+          : null;
+      if (stepChanged || decision.restartDeadline || deadline === null) order.deadlineMs = deadline;
+      order.state = decision.state;
+      if (stepChanged)
+        transitions.push({
+          id: event.orderId,
+          from: before.step,
+          to: decision.state.step,
+          cause: event.cause,
+        });
+      outgoing.push(
+        ...this.#messages(event.orderId, decision.messages, event.traceparent ?? order.traceparent),
+      );
+    }
+
+    const changed = [...orders].filter(([, order]) => order.touched);
+    if (changed.length === 0) return 0;
+    const finished = changed.filter(([, o]) => o.statusBefore === 'PENDING' && o.state.status !== 'PENDING');
+    await tx.query({
+      ...WRITE,
+      values: [
+        changed.map(([id]) => id),
+        changed.map(([, o]) => o.state.status),
+        changed.map(([, o]) => o.state.step),
+        changed.map(([, o]) => o.state.cancellationReason),
+        changed.map(([, o]) => o.attempts),
+        changed.map(([, o]) => (o.deadlineMs === 'keep' ? null : o.deadlineMs)),
+        changed.map(([, o]) => o.deadlineMs === 'keep'),
+        transitions.map((t) => t.id),
+        transitions.map((t) => t.from),
+        transitions.map((t) => t.to),
+        transitions.map((t) => t.cause),
+        finished.map(([id]) => id),
+      ],
+    });
+    await enqueue(tx, ...outgoing);
     const finishedAt = Date.now();
     afterCommit(() => {
-      if (stepChanged) this.#transitions?.inc({ to_step: decision.state.step, cause: cause.split(':')[0] });
-      if (decision.state.status !== 'PENDING') {
-        const seconds = (finishedAt - order.createdAt.getTime()) / 1000;
-        this.#duration?.observe({ status: decision.state.status }, seconds);
-      }
+      for (const t of transitions) this.#transitions?.inc({ to_step: t.to, cause: t.cause.split(':')[0] });
+      for (const [, o] of finished)
+        this.#duration?.observe({ status: o.state.status }, (finishedAt - o.createdMs) / 1000);
     });
-    await enqueue(
-      tx,
-      ...this.#messages(orderId, decision.messages, currentTraceparent() ?? order.traceparent),
-    );
-    return true;
+    return changed.length;
   }
 
-  #messages(orderId: string, outgoing: Outgoing[], traceparent: string | null) {
+  #messages(orderId: string, outgoing: Outgoing[], traceparent: string | null): Message[] {
     return outgoing.map((m) =>
       buildMessage(m.type, orderId, m.data as never, { source: 'orders', traceparent }),
     );
   }
 
-  /** The Kafka handlers: participants' replies, and deleted users whose pending orders are cancelled. */
-  handlers(): MessageHandlers<Transaction> {
-    const reply = async (message: Message, { tx, afterCommit }: HandlerContext<Transaction>) => {
-      const data = message.data as { orderId: string; reason?: string };
-      const input: SagaInput = { kind: 'reply', type: message.type as ReplyType, data };
-      await this.apply(tx, data.orderId, input, message.type, afterCommit);
+  /** The consumer's handling: participants' replies, and deleted users whose pending orders are cancelled. */
+  handling(): MessageHandling {
+    const types: MessageType[] = [...REPLY_TYPES, 'user.deleted'];
+    return {
+      types,
+      handle: async (messages, { tx, afterCommit, traceparent }) => {
+        const deletedUsers = messages.flatMap((m) => (m.type === 'user.deleted' ? [m.data.userId] : []));
+        const pendingByUser = new Map<string, string[]>();
+        if (deletedUsers.length > 0) {
+          const { rows } = await tx.query<{ id: string; user_id: string }>(
+            `SELECT id, user_id FROM orders WHERE user_id = ANY($1::uuid[]) AND status = 'PENDING' ORDER BY id`,
+            [deletedUsers],
+          );
+          for (const row of rows)
+            pendingByUser.set(row.user_id, [...(pendingByUser.get(row.user_id) ?? []), row.id]);
+        }
+        const events = messages.flatMap((message): SagaEvent[] => {
+          if (message.type === 'user.deleted') {
+            return (pendingByUser.get(message.data.userId) ?? []).map((orderId) => ({
+              orderId,
+              input: { kind: 'cancel', reason: 'USER_DELETED' },
+              cause: 'cancel:USER_DELETED',
+              traceparent: traceparent(message),
+            }));
+          }
+          const data = message.data as { orderId: string; reason?: string };
+          return [
+            {
+              orderId: data.orderId,
+              input: { kind: 'reply', type: message.type as ReplyType, data },
+              cause: message.type,
+              traceparent: traceparent(message),
+            },
+          ];
+        });
+        await this.apply(tx, events, afterCommit);
+      },
     };
-    const replyTypes: ReplyType[] = [
-      'stock.reserved',
-      'stock.reservation-failed',
-      'stock.released',
-      'payment.authorized',
-      'payment.authorization-failed',
-      'payment.captured',
-      'payment.capture-failed',
-      'payment.voided',
-      'payment.refunded',
-    ];
-    const handlers: MessageHandlers<Transaction> = Object.fromEntries(
-      replyTypes.map((type) => [type, reply]),
-    );
-    handlers['user.deleted'] = async (message, { tx, afterCommit }) => {
-      const pending = await tx.order.findMany({
-        where: { userId: message.data.userId, status: 'PENDING' },
-        select: { id: true },
-        orderBy: { id: 'asc' },
-      });
-      for (const { id } of pending) {
-        await this.apply(
-          tx,
-          id,
-          { kind: 'cancel', reason: 'USER_DELETED' },
-          'cancel:USER_DELETED',
-          afterCommit,
-        );
-      }
-    };
-    return handlers;
   }
 
-  /** Applies the deadline of every overdue step, one order per transaction; several replicas can sweep at once. */
-  async sweep(prisma: PrismaClient, limit = 100): Promise<number> {
-    const overdue = await prisma.$queryRaw<{ id: string; traceparent: string | null }[]>`
-      SELECT id, traceparent FROM orders
-       WHERE status = 'PENDING' AND step_deadline <= now()
-       ORDER BY step_deadline LIMIT ${limit}`;
-    let applied = 0;
-    for (const { id, traceparent } of overdue) {
-      const span = tracer.startSpan(
-        'order saga deadline',
-        { attributes: { 'shop.order.id': id } },
-        contextFromTraceparent(traceparent),
+  /**
+   * Applies the deadline of overdue steps, a batch of orders in one transaction. Several replicas
+   * can sweep at once: each claims its orders with SKIP LOCKED and never waits for a row.
+   */
+  async sweep(database: Database, limit = 200): Promise<number> {
+    const effects: (() => unknown)[] = [];
+    const applied = await database.transaction(async (tx) => {
+      const { rows } = await tx.query<{ id: string }>({
+        name: 'orders-saga-overdue',
+        text: `SELECT id FROM orders WHERE status = 'PENDING' AND step_deadline <= now()
+                ORDER BY step_deadline LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        values: [limit],
+      });
+      const events = rows.map(
+        ({ id }): SagaEvent => ({
+          orderId: id,
+          input: { kind: 'deadline' },
+          cause: 'deadline',
+          traceparent: null,
+        }),
       );
-      const effects: (() => void)[] = [];
-      try {
-        const changed = await context.with(trace.setSpan(context.active(), span), () =>
-          prisma.$transaction(async (tx) => {
-            // Another replica, or the reply itself, may have moved the step since the scan: check under the lock.
-            const still = await tx.$queryRaw<{ id: string }[]>`
-              SELECT id FROM orders WHERE id = ${id}::uuid AND status = 'PENDING' AND step_deadline <= now()
-               FOR UPDATE SKIP LOCKED`;
-            if (still.length === 0) return false;
-            return this.apply(tx, id, { kind: 'deadline' }, 'deadline', (effect) => effects.push(effect));
-          }),
-        );
-        runEffects(effects, this.logger);
-        if (changed) applied++;
-      } catch (err) {
-        this.logger.warn({ err, orderId: id }, 'applying a saga deadline failed; the next sweep retries');
-      } finally {
-        span.end();
-      }
-    }
+      return this.apply(tx, events, (effect) => effects.push(effect));
+    });
+    runEffects(effects, this.logger);
     return applied;
   }
 }
 
-/** Runs the sweep on an interval until stopped. */
+function working(row: LockedOrder): Working {
+  return {
+    facts: {
+      orderId: row.id,
+      userId: row.user_id,
+      items: row.items.map(([productId, quantity]) => ({ productId, quantity })),
+      totalCents: row.total_cents,
+      currency: row.currency.trim(),
+      paymentToken: row.payment_token,
+    },
+    state: { step: row.saga_step, status: row.status, cancellationReason: row.cancellation_reason },
+    attempts: row.step_attempts,
+    deadlineMs: 'keep',
+    touched: false,
+    traceparent: row.traceparent,
+    createdMs: row.created_ms,
+    statusBefore: row.status,
+  };
+}
+
+/** Runs the sweep on an interval until stopped, at once again while it finds a full batch. */
 export class DeadlineSweeper {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> | undefined;
@@ -290,7 +359,7 @@ export class DeadlineSweeper {
 
   constructor(
     private readonly saga: OrderSaga,
-    private readonly prisma: PrismaClient,
+    private readonly database: Database,
     private readonly intervalMs: number,
     private readonly logger: Logger,
   ) {}
@@ -298,9 +367,10 @@ export class DeadlineSweeper {
   start(): void {
     const tick = async () => {
       if (this.#stopped) return;
-      this.#running = this.saga
-        .sweep(this.prisma)
-        .catch((err) => this.logger.warn({ err }, 'deadline sweep failed'));
+      this.#running = this.saga.sweep(this.database).catch((err) => {
+        this.logger.warn({ err }, 'deadline sweep failed; the next one retries');
+        return 0;
+      });
       await this.#running;
       if (!this.#stopped) this.#timer = setTimeout(tick, this.intervalMs);
     };

@@ -1,7 +1,8 @@
-// How long calls to the provider may take at worst. Every command calls the
-// provider inside the consumer's transaction, so these bound how long a payment
-// row stays locked and how long a Kafka partition waits for one message.
+// How long calls to the provider may take at worst. A recorded operation's
+// lease is this long: another process takes it over only once its call could
+// no longer be running.
 import type { BackoffPolicy } from '@shop/platform';
+import type { ProviderCall } from '../domain/command-plan.js';
 
 /** Short waits between attempts: the provider either answers quickly or is in trouble. */
 export const PROVIDER_BACKOFF: BackoffPolicy = { baseMs: 50, capMs: 500 };
@@ -17,7 +18,9 @@ export function providerCallBudgetMs(timeoutMs: number, retries: number, backoff
   return (retries + 1) * timeoutMs + waits;
 }
 
-/** How long the consumer's transaction may run: the provider calls plus room for the database work. */
-export function commandBudgetMs(timeoutMs: number, retries: number): number {
-  return MAX_PROVIDER_CALLS_PER_COMMAND * providerCallBudgetMs(timeoutMs, retries) + 2000;
+/** How long an operation's one attempt may take: one call forward, up to three for a compensation. */
+export function leaseFor(timeoutMs: number, retries: number) {
+  const call = providerCallBudgetMs(timeoutMs, retries);
+  return (operation: ProviderCall): number =>
+    operation.kind === 'release' ? MAX_PROVIDER_CALLS_PER_COMMAND * call : call;
 }
