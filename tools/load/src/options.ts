@@ -40,6 +40,8 @@ export interface LoadOptions {
   products: number;
   scarceProducts: number;
   scarceStock: number;
+  /** How an order's outcome is learned: long-poll (GET with Prefer: wait), or polling. */
+  outcome: 'wait' | 'poll';
   pollIntervalMs: number;
   orderTimeoutMs: number;
   /** After the last arrival, how long orders still being polled may take to finish. */
@@ -112,6 +114,7 @@ const flags = {
   products: { type: 'string', env: 'LOAD_PRODUCTS', default: '20' },
   'scarce-products': { type: 'string', env: 'LOAD_SCARCE_PRODUCTS', default: '5' },
   'scarce-stock': { type: 'string', env: 'LOAD_SCARCE_STOCK', default: '3' },
+  outcome: { type: 'string', env: 'LOAD_OUTCOME', default: 'wait' },
   'poll-interval': { type: 'string', env: 'LOAD_POLL_INTERVAL', default: '500ms' },
   'order-timeout': { type: 'string', env: 'LOAD_ORDER_TIMEOUT', default: '120s' },
   drain: { type: 'string', env: 'LOAD_DRAIN', default: '60s' },
@@ -125,8 +128,9 @@ export const HELP = `shop load generator: realistic traffic through the gateway 
 Open model: requests start on a schedule set by --rate, however slowly the shop
 answers; requests that cannot start on time are counted (late, dropped), never
 silently delayed. --rate is in ORDERS per second; the other traffic is
-proportional to it (--mix, requests per order). Every order is polled until it
-is CONFIRMED or CANCELLED.
+proportional to it (--mix, requests per order). Every order is followed until it
+is CONFIRMED or CANCELLED: by default with GET /orders/:id and Prefer: wait=N,
+which the shop answers once the order is final (--outcome poll polls instead).
 
 Usage: npm run load -w tools/load -- [options]      (or: make load LOAD_FLAGS="...")
 
@@ -154,7 +158,8 @@ Usage: npm run load -w tools/load -- [options]      (or: make load LOAD_FLAGS=".
   --products N            products with plenty of stock (20)
   --scarce-products N     products with tiny stock, for out-of-stock orders (5)
   --scarce-stock N        stock of each of those (3)
-  --poll-interval D       between GET /orders/:id of one order (500ms)
+  --outcome wait|poll     learn each order's outcome by long-poll (Prefer: wait) or by polling (wait)  LOAD_OUTCOME
+  --poll-interval D       between GET /orders/:id of one order when polling, or after a failed wait (500ms)
   --order-timeout D       an order not final by then is "unfinished" (120s)
   --drain D               after the last arrival, wait this long for orders to finish (60s)
   --request-timeout D     per HTTP request (30s)
@@ -208,6 +213,8 @@ export function parseLoadArgs(argv: string[], env: Record<string, string | undef
   if (arrivals !== 'poisson' && arrivals !== 'constant') {
     throw new UsageError('--arrivals must be poisson or constant');
   }
+  const outcome = value('outcome');
+  if (outcome !== 'wait' && outcome !== 'poll') throw new UsageError('--outcome must be wait or poll');
   const baseUrl = value('base-url').replace(/\/+$/, '');
   if (!/^https?:\/\/[^/]+$/.test(baseUrl)) {
     throw new UsageError(`--base-url: "${baseUrl}" is not an origin like http://127.0.0.1:8080`);
@@ -239,6 +246,7 @@ export function parseLoadArgs(argv: string[], env: Record<string, string | undef
       products: number(value('products'), 'products', { min: 1, integer: true }),
       scarceProducts: number(value('scarce-products'), 'scarce-products', { integer: true }),
       scarceStock: number(value('scarce-stock'), 'scarce-stock', { integer: true }),
+      outcome,
       pollIntervalMs: Math.max(50, parseDuration(value('poll-interval'), 'poll-interval')),
       orderTimeoutMs: parseDuration(value('order-timeout'), 'order-timeout'),
       drainMs: parseDuration(value('drain'), 'drain'),

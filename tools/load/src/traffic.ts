@@ -1,6 +1,7 @@
 // What the generated users do: the setup of a run (the admin's products, the
 // first customers), and one function per kind of arrival. An order is placed,
-// then polled until it is final, without holding up the schedule.
+// then followed until it is final (long-poll with Prefer: wait, or polling),
+// without holding up the schedule.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CallResult, ShopHttp } from './http.js';
@@ -281,24 +282,43 @@ export class ShopTraffic {
     this.#polls.add(poll);
   }
 
+  /**
+   * Follows an order until it is final. Waiting: each GET carries Prefer: wait=N and the shop
+   * answers once the order is final (or after N seconds, and it is asked again); a failed answer is
+   * retried after the poll interval. Polling: a GET every poll interval.
+   */
   async #poll(customer: Customer, kind: OrderKind, id: string, started: number): Promise<void> {
     const deadline = started + this.options.orderTimeoutMs;
     const signal = this.#stopPolling.signal;
+    const waiting = this.options.outcome === 'wait';
+    let pause = !waiting;
     while (performance.now() < deadline && !signal.aborted) {
-      try {
-        await sleep(this.options.pollIntervalMs, undefined, { signal });
-      } catch {
-        break;
+      if (pause) {
+        try {
+          await sleep(this.options.pollIntervalMs, undefined, { signal });
+        } catch {
+          break;
+        }
       }
       const token = customer.token;
       if (!token) {
         await this.#signIn(customer, 'login');
+        pause = true;
         continue;
       }
-      const result = await this.http.call<OrderView>('poll', 'GET', `/api/v1/orders/${id}`, {
-        token,
-        expect: [200],
-      });
+      const seconds = Math.ceil(
+        Math.min(deadline - performance.now(), this.options.requestTimeoutMs - 1000) / 1000,
+      );
+      const result = await this.http.call<OrderView>(
+        waiting ? 'wait' : 'poll',
+        'GET',
+        `/api/v1/orders/${id}`,
+        {
+          token,
+          expect: [200],
+          ...(waiting ? { headers: { prefer: `wait=${Math.max(1, seconds)}` } } : {}),
+        },
+      );
       if (result.status === 200 && result.body.status !== 'PENDING') {
         const final =
           result.body.status === 'CONFIRMED' ? 'CONFIRMED' : `CANCELLED:${result.body.cancellationReason}`;
@@ -306,6 +326,7 @@ export class ShopTraffic {
         return;
       }
       await this.#afterCall(customer, result);
+      pause = !waiting || result.status !== 200;
     }
     this.stats.orderUnfinished();
   }

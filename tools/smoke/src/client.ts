@@ -148,15 +148,21 @@ export class ShopClient {
   }
 
   /** Polls an order until it is CONFIRMED or CANCELLED. */
+  /**
+   * Waits for the order's final state without polling: GET with `Prefer: wait=N` answers once the
+   * order is final, or after N seconds (the server may cap N) with it still PENDING, and is asked again.
+   */
   async finalOrder(id: string): Promise<Order> {
     const deadline = Date.now() + this.config.orderTimeoutMs;
     let order: Order | undefined;
     while (Date.now() < deadline) {
-      const response = await this.call<Order>('GET', `/api/v1/orders/${id}`);
+      const wait = Math.max(1, Math.min(20, Math.ceil((deadline - Date.now()) / 1000)));
+      const response = await this.call<Order>('GET', `/api/v1/orders/${id}`, {
+        headers: { prefer: `wait=${wait}` },
+      });
       if (response.status !== 200) throw new Error(`GET order ${id} answered ${response.status}`);
       order = response.body;
       if (order.status !== 'PENDING') return order;
-      await new Promise((resolve) => setTimeout(resolve, 200));
     }
     throw new Error(`order ${id} still ${order?.status} after ${this.config.orderTimeoutMs} ms`);
   }
