@@ -5,7 +5,10 @@
 //      in a step fail (an HTTP error, or not CONFIRMED within the bound);
 //    - latency: POST /orders until the order is CONFIRMED, at 50 orders/s and at
 //      half the capacity. CONFIRMED is read from the orders database (the
-//      order's updated_at when the saga finished), so measuring adds no requests;
+//      order's updated_at when the saga finished); the client also waits for
+//      each order's outcome the way a real one does (GET with Prefer: wait);
+//    - cost: per confirmed order, the CPU of every service, of Postgres and of
+//      the broker, and the commits and WAL flushes (bench/lib/costs.ts);
 //    - memory: each service's resident set idle, and its peak under all of that;
 //    - pgbench on the same Postgres, the storage ceiling the pipeline sits on.
 import { randomUUID } from 'node:crypto';
@@ -15,6 +18,7 @@ import { DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, type ServiceName, serviceN
 import { infra } from '@shop/testkit';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { costPerOrder, costSnapshot, type OrderCost } from './lib/costs.js';
 import { sh } from './lib/proc.js';
 import { type BenchStack, startBenchStack } from './lib/stack.js';
 import { type Latencies, latencies } from './lib/stats.js';
@@ -55,6 +59,8 @@ export interface StepResult {
   latency: Latencies;
   /** POST to 202, in ms. */
   acceptLatency: Latencies;
+  /** What one confirmed order cost, over the step (its arrivals and their outcomes). */
+  cost?: OrderCost;
   ok: boolean;
 }
 
@@ -83,7 +89,7 @@ export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersRep
   const dir = join(options.runDir, 'orders');
   const profileDir = join(dir, 'profiles');
   say(
-    'orders: one saga step three ways (Prisma models, SQL through Prisma, node-postgres), CPU per transaction',
+    'orders: one saga step five ways (Prisma models, SQL through Prisma, node-postgres, the saga now alone and in batches), CPU per step',
   );
   const storage = await storageBenchmark({ rounds: options.storageRounds, transactionsPerRound: 300, say });
   say(
@@ -141,9 +147,20 @@ export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersRep
     for (let i = 0; i < CUSTOMERS; i += 8) {
       customers.push(...(await Promise.all(Array.from({ length: 8 }, () => signUp(config)))));
     }
-    const http = new Pool(baseUrl, { connections: 256, keepAliveTimeout: 60_000 });
+    const http = new Pool(baseUrl, { connections: 512, keepAliveTimeout: 60_000 });
+    const databaseNames = Object.values(system.databases).map((db) => db.name);
+    const costs = () => costSnapshot(system.pids(), ordersDb, databaseNames);
     const run = (rate: number, seconds: number) =>
-      orderStep({ http, ordersDb, products: products.map((p) => p.id), customers, rate, seconds, options });
+      orderStep({
+        http,
+        ordersDb,
+        products: products.map((p) => p.id),
+        customers,
+        rate,
+        seconds,
+        options,
+        costs,
+      });
 
     // Each step starts from an empty pipeline: a backlog left by an overloaded step
     // would otherwise be charged to the next, lower or not.
@@ -205,7 +222,8 @@ export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersRep
     return {
       setup: {
         services: serviceNames.join(', '),
-        path: 'POST /api/v1/orders through the gateway (signed-in customer, Idempotency-Key, 1 item, tok_visa) until the order is CONFIRMED in the orders database',
+        path: 'POST /api/v1/orders through the gateway (signed-in customer, Idempotency-Key, 1 item, tok_visa), then GET /api/v1/orders/:id with Prefer: wait=8 until it is final, as a client learns the outcome; CONFIRMED time read from the orders database',
+        cost: 'per confirmed order over a step: CPU of the seven service processes (Node), of the whole Postgres instance and of the Kafka broker, from /proc; transactions committed in the shop’s databases (pg_stat_database.xact_commit) and WAL flushes (pg_stat_wal.wal_sync)',
         customers: CUSTOMERS,
         products: `${PRODUCTS}, 10,000,000 in stock each (nothing runs out)`,
         arrival: 'open model: requests start on a fixed schedule whatever the system does',
@@ -256,11 +274,14 @@ async function signUp(config: SmokeConfig): Promise<string> {
 }
 
 export function describeStep(step: StepResult): string {
+  const cost = step.cost
+    ? `; per order: Node ${step.cost.nodeMs} ms, Postgres ${step.cost.postgresMs} ms, Kafka ${step.cost.kafkaMs} ms CPU, ${step.cost.commits} commits, ${step.cost.walSyncs} WAL flushes`
+    : '';
   return `${step.offeredPerSecond}/s offered: ${step.confirmedPerSecond.toFixed(1)}/s confirmed in bound, errors ${(
     step.errorRate * 100
   ).toFixed(2)}% (http ${step.httpErrors}, late ${step.late}, cancelled ${step.cancelled}), p50 ${
     step.latency.p50
-  } ms, p99 ${step.latency.p99} ms${step.ok ? '' : '  FAIL'}`;
+  } ms, p99 ${step.latency.p99} ms${cost}${step.ok ? '' : '  FAIL'}`;
 }
 
 interface Placed {
@@ -278,8 +299,11 @@ async function orderStep(input: {
   rate: number;
   seconds: number;
   options: OrdersOptions;
+  costs: () => ReturnType<typeof costSnapshot>;
 }): Promise<StepResult> {
   const { http, ordersDb, products, customers, rate, seconds, options } = input;
+  const before = await input.costs();
+  const outcomes: Promise<void>[] = [];
   const total = Math.round(rate * seconds);
   const placed: Placed[] = [];
   const inFlight: Promise<void>[] = [];
@@ -305,7 +329,10 @@ async function orderStep(input: {
       .then(async (response) => {
         const text = await response.body.text();
         const entry: Placed = { sentAt, acceptedAt: Date.now(), status: response.statusCode };
-        if (response.statusCode === 202) entry.id = (JSON.parse(text) as { id: string }).id;
+        if (response.statusCode === 202) {
+          entry.id = (JSON.parse(text) as { id: string }).id;
+          outcomes.push(awaitOutcome(http, customers[i % customers.length]!, entry.id, sentAt + 60_000));
+        }
         placed.push(entry);
       })
       .catch(() => {
@@ -323,6 +350,7 @@ async function orderStep(input: {
   await Promise.all(inFlight);
 
   const ids = placed.flatMap((p) => (p.id ? [p.id] : []));
+  await Promise.all(outcomes);
   // Wait for the stragglers, but no longer than the bound allows them to count.
   const deadline = Date.now() + options.confirmBoundMs + 2000;
   while (Date.now() < deadline) {
@@ -351,6 +379,8 @@ async function orderStep(input: {
   }
   const httpErrors = placed.filter((p) => p.status !== 202).length;
   const errors = httpErrors + cancelled + late;
+  const confirmed = rows.filter((row) => row.status === 'CONFIRMED').length;
+  const cost = costPerOrder(before, await input.costs(), confirmed);
   return {
     offeredPerSecond: rate,
     placed: total,
@@ -363,8 +393,29 @@ async function orderStep(input: {
     confirmedPerSecond: confirmLatencies.length / seconds,
     latency: latencies(confirmLatencies),
     acceptLatency: latencies(placed.filter((p) => p.status === 202).map((p) => p.acceptedAt - p.sentAt)),
+    cost,
     ok: errors / total < 0.01,
   };
+}
+
+/** Waits for an order's outcome as a client does: GET with Prefer: wait until it is final (or the deadline). */
+async function awaitOutcome(http: Pool, token: string, id: string, deadline: number): Promise<void> {
+  while (Date.now() < deadline) {
+    try {
+      const response = await http.request({
+        method: 'GET',
+        path: `/api/v1/orders/${id}`,
+        headers: { authorization: `Bearer ${token}`, prefer: 'wait=8' },
+        headersTimeout: 30_000,
+        bodyTimeout: 30_000,
+      });
+      const body = (await response.body.json()) as { status?: string };
+      if (response.statusCode === 200 && body.status !== 'PENDING') return;
+      if (response.statusCode !== 200) await new Promise((resolve) => setTimeout(resolve, 500));
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }
 
 /** Resident memory of every service: sampled every 0.5 s, and the kernel's own high-water mark. */

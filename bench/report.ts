@@ -69,6 +69,14 @@ function atLeast(benchmark: string, what: string, raw: number, target: number, u
   };
 }
 
+/** A ceiling that may be reached (≤), unlike `below`. */
+function atMost(benchmark: string, what: string, raw: number, target: number, unit: string): Target {
+  const { miss, ...limit } = below(benchmark, what, raw, target, unit);
+  const value = measuredAt(raw);
+  const met = value !== undefined && value <= target;
+  return { ...limit, target: `≤ ${n(target)}${unit}`, met, ...(met ? {} : { miss: miss ?? 'at the limit' }) };
+}
+
 function below(benchmark: string, what: string, raw: number, target: number, unit: string): Target {
   const value = measuredAt(raw);
   const met = value !== undefined && value < target;
@@ -134,6 +142,21 @@ export function writeReport(dir: string): string[] {
         '/s',
       ),
     );
+    // What an order costs, at 50 orders/s (the latency target's rate), else at the capacity found.
+    const costed = at50?.cost ? at50 : [...orders.steps].reverse().find((s) => s.ok && s.cost);
+    if (costed?.cost) {
+      const at = `at ${costed.offeredPerSecond} orders/s`;
+      targets.push(
+        atMost(
+          'orders',
+          `Node CPU per confirmed order, all seven services, ${at}`,
+          costed.cost.nodeMs,
+          13,
+          ' ms',
+        ),
+        atMost('orders', `WAL flushes (fsyncs) per confirmed order, ${at}`, costed.cost.walSyncs, 6, ''),
+      );
+    }
     if (at50)
       targets.push(
         below('orders', 'p99 POST /orders → CONFIRMED at 50 orders/s', at50.latency.p99, 300, ' ms'),
@@ -144,7 +167,7 @@ export function writeReport(dir: string): string[] {
         below('memory', `peak RSS of ${m.service} under the order benchmark`, m.peakMiB, 250, ' MiB'),
       );
     }
-    sections.push(ordersSection(orders));
+    sections.push(ordersSection(orders, read<OrdersReport>(join(dir, 'previous'), 'orders')));
     charts.push(
       barChart({
         title: 'Order pipeline: confirmed orders/s at each offered rate',
@@ -278,22 +301,30 @@ function gatewaySection(g: GatewayReport & Envelope, byId: Map<string, GatewayCo
 }
 
 function stepRow(s: StepResult): string {
-  return `| ${s.offeredPerSecond} | ${s.placed} | ${n(s.confirmedPerSecond)} | ${pct(s.errorRate)} (HTTP ${s.httpErrors}, late ${s.late}, cancelled ${s.cancelled}) | ${n(s.acceptLatency.p50)} / ${n(s.acceptLatency.p99)} | ${n(s.latency.p50)} / ${n(s.latency.p99)} / ${n(s.latency.max)} | ${s.ok ? 'pass' : '**fail**'} |`;
+  const c = s.cost;
+  const cost = c
+    ? `${n(c.nodeMs)} / ${n(c.postgresMs)} / ${n(c.kafkaMs)} | ${n(c.commits)} / ${n(c.walSyncs)}`
+    : '– | –';
+  return `| ${s.offeredPerSecond} | ${s.placed} | ${n(s.confirmedPerSecond)} | ${pct(s.errorRate)} (HTTP ${s.httpErrors}, late ${s.late}, cancelled ${s.cancelled}) | ${n(s.acceptLatency.p50)} / ${n(s.acceptLatency.p99)} | ${n(s.latency.p50)} / ${n(s.latency.p99)} / ${n(s.latency.max)} | ${cost} | ${s.ok ? 'pass' : '**fail**'} |`;
 }
 
 const STORAGE_WAYS: Record<string, string> = {
-  'prisma-models': 'Prisma model queries in an interactive transaction (the saga as first written)',
-  'prisma-sql': 'the same SQL through the Prisma interactive transaction (the saga now)',
-  pg: 'node-postgres alone (the floor)',
+  'prisma-models':
+    '(a) the 7 statements as Prisma model queries in an interactive transaction (the saga as first written)',
+  'prisma-sql':
+    '(b) the 7 statements as SQL through the Prisma interactive transaction (the saga until 2026-12)',
+  pg: '(c) the 7 statements on node-postgres',
+  saga: '(d) the saga now: one reply through the orchestrator in the consumer’s transaction (4 statements, node-postgres)',
+  'saga-batch': '(e) the saga now, 20 replies of a partition per transaction (per reply)',
 };
 
 function storageLines(o: OrdersReport): string[] {
   if (!o.storage) return [];
   const floor = o.storage.results.find((r) => r.way === 'pg')?.cpuMsPerTransaction ?? Number.NaN;
   return [
-    `One saga step (7 statements in one transaction, ${o.storage.transactionsPerRound} one after another, median of ${o.storage.rounds} rounds taking turns), the Node CPU it costs:`,
+    `One saga step (${o.storage.transactionsPerRound} one after another, median of ${o.storage.rounds} rounds taking turns), the Node CPU it costs:`,
     '',
-    '| way | CPU ms per step (median; slowest round) | × node-postgres | wall ms per step |',
+    '| way | CPU ms per step (median; slowest round) | × (c) | wall ms per step |',
     '| --- | --- | --- | --- |',
     ...o.storage.results.map(
       (r) =>
@@ -303,17 +334,61 @@ function storageLines(o: OrdersReport): string[] {
   ];
 }
 
-function ordersSection(o: OrdersReport & Envelope): string {
+/** The key figures of this run next to those of the run kept in previous/orders.json (the design before). */
+function previousLines(o: OrdersReport & Envelope, before: (OrdersReport & Envelope) | undefined): string[] {
+  if (!before) return [];
+  const at50 = (r: OrdersReport) => r.latencyRuns.find((x) => x.offeredPerSecond === 50);
+  const peak = (r: OrdersReport) => Math.max(...r.memory.map((m) => m.peakMiB));
+  const step = (r: OrdersReport, way: string) =>
+    r.storage?.results.find((x) => x.way === way)?.cpuMsPerTransaction ?? Number.NaN;
+  const cost = at50(o)?.cost;
+  const rows: [string, string, string][] = [
+    [
+      'highest sustained rate of CONFIRMED orders',
+      `${n(before.maxSustainedPerSecond)}/s`,
+      `${n(o.maxSustainedPerSecond)}/s`,
+    ],
+    [
+      'p99 POST → CONFIRMED at 50 orders/s',
+      `${n(at50(before)?.latency.p99 ?? Number.NaN)} ms`,
+      `${n(at50(o)?.latency.p99 ?? Number.NaN)} ms`,
+    ],
+    [
+      'one saga step, Node CPU (the way the saga ran)',
+      `${n(step(before, 'prisma-sql'))} ms (SQL through Prisma)`,
+      `${n(step(o, 'saga'))} ms alone, ${n(step(o, 'saga-batch'))} ms in batches of 20`,
+    ],
+    [
+      'Node CPU per confirmed order, all services, at 50/s',
+      'not measured (about 100–150 ms, FINDINGS.md)',
+      cost ? `${n(cost.nodeMs)} ms` : '–',
+    ],
+    ['highest peak RSS of a service', `${n(peak(before))} MiB`, `${n(peak(o))} MiB`],
+  ];
+  return [
+    `Next to the run before the pipeline was rebuilt (${before.at.slice(0, 10)}, results/previous/orders.json):`,
+    '',
+    `| figure | ${before.at.slice(0, 10)} | now |`,
+    '| --- | --- | --- |',
+    ...rows.map(([what, then, now]) => `| ${what} | ${then} | ${now} |`),
+    '',
+  ];
+}
+
+function ordersSection(o: OrdersReport & Envelope, before?: OrdersReport & Envelope): string {
   const header = [
-    '| offered/s | placed | confirmed/s | errors | 202 p50 / p99 ms | CONFIRMED p50 / p99 / max ms | step |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| offered/s | placed | confirmed/s | errors | 202 p50 / p99 ms | CONFIRMED p50 / p99 / max ms | CPU ms per confirmed order: Node / Postgres / Kafka | commits / WAL flushes per order | step |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   return [
     '## 2. Order pipeline',
     '',
     `Run: ${when(o)}.`,
     '',
-    `Highest sustained rate: **${n(o.maxSustainedPerSecond)} confirmed orders/s**. Capacity steps:`,
+    `Highest sustained rate: **${n(o.maxSustainedPerSecond)} confirmed orders/s**.`,
+    '',
+    ...previousLines(o, before),
+    'Capacity steps:',
     '',
     ...header,
     ...o.steps.map(stepRow),

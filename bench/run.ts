@@ -121,7 +121,7 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
     return ordersBenchmark({
       runDir,
       prefix: prefix('orders'),
-      rates: quick ? [5, 10] : [5, 10, 15, 20, 30, 50, 100, 150, 200],
+      rates: quick ? [10, 50] : [10, 25, 50, 75, 100, 125, 150, 175, 200, 250],
       stepSeconds: quick ? 5 : 20,
       latencySeconds: quick ? 5 : 30,
       confirmBoundMs: 2000,

@@ -75,6 +75,18 @@ export interface ChaosEvent {
   backAfterS: number;
 }
 
+/** What became of the accepted orders, read from the orders database after the run. */
+export interface ChaosOutcomes {
+  /** Orders with a good card (tok_visa) on a product with plenty of stock: each should confirm. */
+  approvable: number;
+  /** Of those, how many were cancelled because a step's deadline passed. */
+  approvableTimedOut: number;
+  /** Up to five of those, each with its saga history (step changes, seconds after the order was placed). */
+  timedOutHistories: string[];
+  /** Seconds from accepted (the order row's creation) to final (its last update), over every finished order. */
+  acceptedToFinal: { n: number; p50: number; p99: number; max: number };
+}
+
 export interface ChaosReport {
   ok: boolean;
   seed: number;
@@ -86,9 +98,72 @@ export interface ChaosReport {
   unplannedExits: ChaosEvent[];
   infraRestarts: ChaosEvent[];
   events: ChaosEvent[];
+  /**
+   * Per kill -9 of a service with Kafka consumers: seconds until the restarted process was ready,
+   * which needs its consumers to have joined their groups and got partitions (it includes the
+   * deliberate downtime, --down).
+   */
+  consumerRecovery: { n: number; p50: number; max: number };
+  outcomes: ChaosOutcomes;
   load: LoadSummary;
   invariants: InvariantResult[];
   logDir: string;
+}
+
+/** The services whose kill -9 leaves Kafka partitions without a consumer until the group notices. */
+const CONSUMERS: readonly ServiceName[] = ['inventory', 'payments', 'orders', 'notifications'];
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Final states of the accepted orders, from the orders database. */
+async function orderOutcomes(ordersUrl: string, accepted: Map<string, string>): Promise<ChaosOutcomes> {
+  const client = new pg.Client({ connectionString: ordersUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{
+      id: string;
+      status: string;
+      reason: string | null;
+      seconds: number;
+    }>(
+      `SELECT id, status, cancellation_reason AS reason,
+              extract(epoch FROM updated_at - created_at)::float8 AS seconds
+         FROM orders WHERE id = ANY($1::uuid[])`,
+      [[...accepted.keys()]],
+    );
+    const approvable = rows.filter((r) => accepted.get(r.id) === 'visa');
+    const timedOut = approvable.filter((r) => r.reason === 'TIMEOUT');
+    const finished = rows
+      .filter((r) => r.status !== 'PENDING')
+      .map((r) => r.seconds)
+      .sort((a, b) => a - b);
+    const round = (s: number) => Math.round(s * 100) / 100;
+    const { rows: history } = await client.query<{ id: string; steps: string }>(
+      `SELECT t.order_id AS id,
+              string_agg(t.from_step || '→' || t.to_step || ' +' ||
+                         round(extract(epoch FROM t.created_at - o.created_at)::numeric, 1) || 's (' || t.cause || ')',
+                         ', ' ORDER BY t.id) AS steps
+         FROM saga_transitions t JOIN orders o ON o.id = t.order_id
+        WHERE t.order_id = ANY($1::uuid[]) GROUP BY t.order_id`,
+      [timedOut.slice(0, 5).map((r) => r.id)],
+    );
+    return {
+      approvable: approvable.length,
+      approvableTimedOut: timedOut.length,
+      timedOutHistories: history.map((h) => `${h.id}: ${h.steps}`),
+      acceptedToFinal: {
+        n: finished.length,
+        p50: round(percentile(finished, 50)),
+        p99: round(percentile(finished, 99)),
+        max: round(finished.at(-1) ?? Number.NaN),
+      },
+    };
+  } finally {
+    await client.end();
+  }
 }
 
 const between = (mean: number, random: () => number) => Math.round(mean * (0.5 + random()));
@@ -345,6 +420,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     };
 
     const faults: Promise<void>[] = [];
+    const accepted = new Map<string, string>();
     const load = runLoad(
       loadOptions({
         baseUrl: stack.url('gateway'),
@@ -363,6 +439,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }),
       {
         onProgress: (message) => progress(`load: ${message}`),
+        onOrderAccepted: (id, kind) => accepted.set(id, kind),
         beforeArrivals: async () => {
           initialStock = await stockSnapshot(databases.inventory);
           loadStart = performance.now();
@@ -394,6 +471,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await sleep(3000);
       invariants = await checkInvariants(sources, initialStock);
     }
+    const outcomes = await orderOutcomes(databases.orders, accepted);
+    const recoveries = events
+      .filter((e) => CONSUMERS.some((name) => e.what === `kill -9 ${name}`))
+      .map((e) => e.backAfterS)
+      .sort((a, b) => a - b);
     const deadLetters = await readDeadLetters(kafkaBrokers, `${prefix}dead-letters`);
     if (deadLetters.length > 0) {
       // Nothing in this scenario is malformed: each dead letter is a message the system gave up on.
@@ -411,6 +493,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       unplannedExits,
       infraRestarts,
       events,
+      consumerRecovery: {
+        n: recoveries.length,
+        p50: Math.round(percentile(recoveries, 50) * 10) / 10,
+        max: Math.round((recoveries.at(-1) ?? Number.NaN) * 10) / 10,
+      },
+      outcomes,
       load: summary,
       invariants,
       logDir,
@@ -442,6 +530,9 @@ export function formatChaosReport(report: ChaosReport): string {
     )
       .map(([reason, n]) => `${reason} ×${n}`)
       .join(', ')}), unfinished ${o.unfinished}`,
+    `  outcomes   ${report.outcomes.approvableTimedOut} of ${report.outcomes.approvable} orders with a good card and stock cancelled by TIMEOUT; accepted → final p50 ${report.outcomes.acceptedToFinal.p50}s, p99 ${report.outcomes.acceptedToFinal.p99}s, max ${report.outcomes.acceptedToFinal.max}s`,
+    ...report.outcomes.timedOutHistories.map((h) => `             timed out: ${h}`),
+    `  recovery   after a kill -9 of a consumer (${CONSUMERS.join(', ')}), ready again with its partitions: p50 ${report.consumerRecovery.p50}s, max ${report.consumerRecovery.max}s over ${report.consumerRecovery.n} kills (the deliberate downtime, --down, included)`,
     `  settled    in ${report.settleS}s`,
     '  invariants',
     ...formatInvariants(report.invariants)
