@@ -7,8 +7,8 @@
 # docs/images.md explains the stages, the choices and what was verified.
 
 # The official image on a machine with a registry; scripts/images.sh passes
-# its locally built stand-in (localhost/shop-node-base:20-bookworm).
-ARG BASE_IMAGE=node:20-bookworm-slim
+# its locally built stand-in (localhost/shop-node-base:24-bookworm).
+ARG BASE_IMAGE=node:24-bookworm-slim
 
 # ---- manifests: the package.json files and the lockfile, nothing else, so the
 # dependency installs below are reused until a manifest changes (a source edit

@@ -1,14 +1,19 @@
 # The front door: every routine action is a target here. `make help` lists them.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+# The project's Node (.node-version) first: scripts/bootstrap.sh fetches it into
+# the cache when the machine's own Node is older; until then the directory does
+# not exist and the machine's Node answers.
+SHOP_CACHE_DIR ?= $(HOME)/.cache/shop
+NODE_VERSION := $(patsubst v%,%,$(strip $(file <$(CURDIR)/.node-version)))
+export PATH := $(CURDIR)/node_modules/.bin:$(SHOP_CACHE_DIR)/node/$(NODE_VERSION)/bin:$(PATH)
 
 .PHONY: help
 help: ## List every target with what it does
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: install
-install: ## Install npm dependencies and system packages (idempotent)
+install: ## Install the pinned Node (when the machine's is older), npm dependencies and system packages (idempotent)
 	@scripts/bootstrap.sh
 
 .PHONY: lint

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install what the project needs on a fresh machine (behind `make install`),
 # idempotently:
+#   - Node.js: the version .node-version pins, fetched from the npm registry
+#     into the cache when the machine's own is older (scripts/lib/node.sh).
 #   - Debian packages: PostgreSQL 15 (server binaries used directly by
 #     scripts/infra.sh), a JRE and Maven (Kafka runs from Maven Central jars),
 #     and the small tools the scripts rely on (ss, ps, runuser, flock).
@@ -13,6 +15,8 @@ set -euo pipefail
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=scripts/lib/node.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/node.sh"
 
 # Debian 12 package names. postgresql-15 explicitly (not just the `postgresql`
 # metapackage) because the scripts call /usr/lib/postgresql/15/bin/*.
@@ -186,5 +190,6 @@ generate_prisma_clients() {
 }
 
 install_apt_packages
+node_ensure
 install_npm_packages
 generate_prisma_clients

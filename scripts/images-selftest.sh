@@ -50,14 +50,13 @@ cat >package.json <<'EOF'
   "name": "standin",
   "private": true,
   "type": "module",
-  "engines": { "node": ">=20.19" },
+  "engines": { "node": ">=24.11.0" },
   "workspaces": ["packages/*", "services/*"],
   "scripts": {
     "build": "npm run build --workspaces --if-present",
     "postinstall": "tsc --version"
   },
-  "devDependencies": { "@types/node": "^20.19.43", "typescript": "^5.9.3" },
-  "overrides": { "light-my-request": "6.6.0" }
+  "devDependencies": { "@types/node": "^24.19.4", "typescript": "^5.9.3" }
 }
 EOF
 cat >packages/lib/package.json <<'EOF'

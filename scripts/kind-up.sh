@@ -67,8 +67,8 @@ check_tools() {
 		"kind|0.24|go install sigs.k8s.io/kind@v0.27.0, or a release binary: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
 		"kubectl|1.29|https://kubernetes.io/docs/tasks/tools/"
 		"helm|3.14|https://helm.sh/docs/intro/install/"
-		"node|20.0|Node.js 20 or 22 (runs the smoke suite on this machine): https://nodejs.org/"
-		"npm|10.0|comes with Node.js"
+		"node|24.11|Node.js 24 LTS (runs the smoke suite on this machine): https://nodejs.org/"
+		"npm|11.0|comes with Node.js"
 	)
 	local entry tool min how
 	for entry in "${tools[@]}"; do

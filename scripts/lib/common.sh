@@ -25,6 +25,17 @@ SHOP_PID_DIR="$SHOP_RUN_DIR/pids"
 SHOP_CACHE_DIR="${SHOP_CACHE_DIR:-$HOME/.cache/shop}"
 export SHOP_ROOT SHOP_RUN_DIR SHOP_LOG_DIR SHOP_PID_DIR SHOP_CACHE_DIR
 
+# The pinned Node (scripts/lib/node.sh fetches it when the machine's is older)
+# comes first on the PATH of every script, as the Makefile puts it first on
+# every target's; while it is not fetched, the directory does not exist and
+# the machine's Node answers.
+SHOP_NODE_HOME="$SHOP_CACHE_DIR/node/$(tr -d 'v \n' <"$SHOP_ROOT/.node-version")"
+case ":$PATH:" in
+*":$SHOP_NODE_HOME/bin:"*) ;;
+*) PATH="$SHOP_NODE_HOME/bin:$PATH" ;;
+esac
+export SHOP_NODE_HOME PATH
+
 # --- logging -------------------------------------------------------------
 # Colours only on a terminal and when NO_COLOR is unset (https://no-color.org),
 # so CI logs and redirected output stay plain text.

@@ -15,6 +15,8 @@ _containers_lib_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [[ -f "$_containers_lib_dir/common.sh" ]]; then
 	# shellcheck source=scripts/lib/common.sh
 	source "$_containers_lib_dir/common.sh"
+	# shellcheck source=scripts/lib/node.sh
+	source "$_containers_lib_dir/node.sh"
 else
 	# Minimal stand-ins, so this file also works on its own.
 	SHOP_ROOT="$(cd "$_containers_lib_dir/../.." && pwd)"
@@ -33,6 +35,8 @@ else
 		local ms=$(($(now_ms) - $1))
 		printf '%d.%ds' $((ms / 1000)) $(((ms % 1000) / 100))
 	}
+	node_pinned_version() { tr -d 'v \n' <"$SHOP_ROOT/.node-version"; }
+	npm_pinned_version() { sed -n 's/^[[:space:]]*"packageManager":[[:space:]]*"npm@\([0-9.]*\)".*/\1/p' "$SHOP_ROOT/package.json"; }
 fi
 
 # podman and buildah read this; every call in the scripts goes through it.
@@ -94,19 +98,18 @@ BASE_RECIPE=1
 BASE_SUITE="${SHOP_BASE_SUITE:-bookworm}"
 BASE_REPO="localhost/shop-node-base"
 
-# The Node version: SHOP_NODE_VERSION, else the machine's own Node (the
-# project's floor is what .nvmrc names, and CI runs on this Node).
+# The Node version: SHOP_NODE_VERSION, else the project's pin (.node-version),
+# the same Node `make dev` and `make test` run on (scripts/lib/node.sh).
 base_node_version() {
 	if [[ -n "${SHOP_NODE_VERSION:-}" ]]; then
 		printf '%s' "$SHOP_NODE_VERSION"
 		return
 	fi
-	command -v node >/dev/null || die "node is not installed; set SHOP_NODE_VERSION=20.x.y"
-	node -p 'process.versions.node'
+	node_pinned_version
 }
 
-# The npm the official node:20 images ship (Node 20.17+ bundles npm 10.8.2).
-base_npm_version() { printf '%s' "${SHOP_BASE_NPM_VERSION:-10.8.2}"; }
+# The npm package.json's `packageManager` names, as on the machine.
+base_npm_version() { printf '%s' "${SHOP_BASE_NPM_VERSION:-$(npm_pinned_version)}"; }
 
 base_key() {
 	printf '%s-node%s-npm%s-r%s' "$BASE_SUITE" "$(base_node_version)" "$(base_npm_version)" "$BASE_RECIPE"
@@ -278,8 +281,8 @@ base_ensure() {
 	tarball="$SHOP_IMAGES_CACHE/shop-node-base-$key.tar.zst"
 	node_version=$(base_node_version)
 	start=$(now_ms)
-	[[ "${node_version%%.*}" == "$(tr -d 'v \n' <"$SHOP_ROOT/.nvmrc" 2>/dev/null || echo "${node_version%%.*}")" ]] ||
-		log_warn "base Node $node_version does not match .nvmrc ($(cat "$SHOP_ROOT/.nvmrc"))"
+	[[ "$node_version" == "$(node_pinned_version)" ]] ||
+		log_warn "base Node $node_version is not the project's $(node_pinned_version) (.node-version)"
 
 	if [[ -z "$rebuild" ]] && podman image exists "$keyed"; then
 		buildah tag "$keyed" "$ref" >/dev/null

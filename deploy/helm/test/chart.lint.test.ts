@@ -465,8 +465,8 @@ describe('make up without what it needs', () => {
     fake('kind', 'echo "kind v0.20.0 go1.20.4 linux/amd64"');
     fake('kubectl', 'echo "Client Version: v1.31.2"');
     fake('helm', 'echo v3.16.2');
-    fake('node', 'echo v20.11.1');
-    fake('npm', 'echo 10.2.4');
+    fake('node', 'echo v24.11.1');
+    fake('npm', 'echo 11.6.2');
     const result = await up();
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('docker 27.3.1 is installed but no Docker engine answers');

@@ -6,6 +6,7 @@ import {
   collect,
   createTestDatabase,
   eventually,
+  infra,
   runTs,
   type TestDatabase,
   testKafka,
@@ -249,7 +250,7 @@ describe('idempotent consumer', () => {
     await runInTransaction((tx) => enqueue(tx, message));
     const crashing = runTs(join(import.meta.dirname, 'fixtures/crashing-relay.ts'), {
       DATABASE_URL: db.url,
-      KAFKA_BROKERS: (process.env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',')[0] ?? '',
+      KAFKA_BROKERS: infra().kafkaBrokers[0] ?? '',
       TOPIC_PREFIX: prefix,
     });
     const { signal } = await crashing.exited;

@@ -39,7 +39,7 @@ export async function build() {
     bundle: true,
     platform: 'node',
     format: 'esm',
-    target: 'node20',
+    target: 'node24',
     sourcemap: 'linked',
     logLevel: 'error',
     // Some dependencies are CommonJS and call require(): give them one.
