@@ -20,6 +20,7 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import { costPerOrder, costSnapshot, type OrderCost } from './lib/costs.js';
 import { sh } from './lib/proc.js';
+import { mainProfileIn, type ProfileSummary, summarizeProfile } from './lib/profile.js';
 import { type BenchStack, startBenchStack } from './lib/stack.js';
 import { type Latencies, latencies } from './lib/stats.js';
 import { memoryOf, resetPeak } from './lib/system.js';
@@ -79,6 +80,8 @@ export interface OrdersReport {
   pgbench: { tps: number; clients: number; scale: number; seconds: number; latencyMs: number } | undefined;
   storage?: StorageReport;
   profiles?: string;
+  /** With --cpu-prof: where each service's busy time went (after its start-up). */
+  profileSummaries?: Partial<Record<ServiceName, ProfileSummary>>;
 }
 
 const PRODUCTS = 8;
@@ -255,6 +258,17 @@ export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersRep
     say('orders: stopping the shop');
     await system.stop();
   }
+}
+
+/** The services' profiles (written as they stopped), summarized past their start-up. */
+export function summarizeOrderProfiles(report: OrdersReport): OrdersReport {
+  if (!report.profiles) return report;
+  const summaries: Partial<Record<ServiceName, ProfileSummary>> = {};
+  for (const name of serviceNames) {
+    const file = mainProfileIn(join(report.profiles, name));
+    if (file) summaries[name] = summarizeProfile(file, 30, 15);
+  }
+  return { ...report, profileSummaries: summaries };
 }
 
 /** A new customer's access token. */

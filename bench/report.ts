@@ -7,6 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventsReport } from './events.js';
 import type { GatewayConfigResult, GatewayReport } from './gateway.js';
+import type { ProfileSummary } from './lib/profile.js';
 import { formatRepeated, formatNumber as n, type Repeated } from './lib/stats.js';
 import { barChart, COLORS, stack } from './lib/svg.js';
 import type { OrdersReport, StepResult } from './orders.js';
@@ -207,6 +208,8 @@ export function writeReport(dir: string): string[] {
   if (cutover) sections.push(cutoverSection(cutover));
   const profiled = read<GatewayReport>(dir, 'gateway-profiled');
   if (profiled?.profiles) sections.push(profilesSection(profiled));
+  const ordersProfiled = read<OrdersReport>(dir, 'orders-profiled');
+  if (ordersProfiled?.profileSummaries) sections.push(orderProfilesSection(ordersProfiled));
 
   if (targets.length > 0) {
     charts.unshift(
@@ -487,6 +490,52 @@ function profilesSection(g: GatewayReport & Envelope): string {
           .map((x) => `\`${x.name}\` ${x.percent}%`)
           .join(', ') +
         '.',
+      '',
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Where the busy time of each service went in a profiled order run, and over all of them. */
+function orderProfilesSection(o: OrdersReport & Envelope): string {
+  const summaries = Object.entries(o.profileSummaries ?? {}).filter(([, s]) => s !== undefined) as [
+    string,
+    ProfileSummary,
+  ][];
+  if (summaries.length === 0) return '';
+  const total = summaries.reduce((sum, [, s]) => sum + s.busyMs, 0);
+  const byPackage = new Map<string, number>();
+  for (const [, s] of summaries)
+    for (const p of s.packages)
+      byPackage.set(p.name, (byPackage.get(p.name) ?? 0) + (p.percent / 100) * s.busyMs);
+  const lines = [
+    '## Where the time goes: CPU profiles of the order pipeline',
+    '',
+    `A separate run with \`--cpu-prof\` (${when(o)}); busy samples after each service's first 30 s, idle excluded. ` +
+      'Self time, so a function that only calls others counts little.',
+    '',
+    '| service | busy ms | share of all services |',
+    '| --- | --- | --- |',
+    ...summaries
+      .sort(([, a], [, b]) => b.busyMs - a.busyMs)
+      .map(([name, s]) => `| ${name} | ${n(s.busyMs)} | ${pct(s.busyMs / total)} |`),
+    '',
+    'By package, over all services:',
+    '',
+    '| package | share of the busy time |',
+    '| --- | --- |',
+    ...[...byPackage]
+      .sort(([, a], [, b]) => b - a)
+      .slice(0, 15)
+      .map(([name, ms]) => `| ${name} | ${pct(ms / total)} |`),
+    '',
+  ];
+  for (const [name, s] of summaries) {
+    lines.push(
+      `Top functions of ${name}: ${s.functions
+        .slice(0, 8)
+        .map((f) => `${f.name} ${n(f.percent)}%`)
+        .join(', ')}.`,
       '',
     );
   }

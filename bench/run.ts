@@ -15,7 +15,7 @@ import { eventsBenchmark } from './events.js';
 import { gatewayBenchmark } from './gateway.js';
 import { stopAll } from './lib/proc.js';
 import { type CpuTimes, cpuShares, cpuTimes, ensureDebianPackages, machine } from './lib/system.js';
-import { ordersBenchmark } from './orders.js';
+import { ordersBenchmark, summarizeOrderProfiles } from './orders.js';
 import { writeReport } from './report.js';
 
 const BENCHMARKS = ['gateway', 'orders', 'events', 'cutover'] as const;
@@ -118,7 +118,7 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
   },
   orders: async () => {
     await buildServices();
-    return ordersBenchmark({
+    const report = await ordersBenchmark({
       runDir,
       prefix: prefix('orders'),
       rates: quick ? [10, 50] : [10, 25, 50, 75, 100, 125, 150, 175, 200, 250],
@@ -131,6 +131,8 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
       runtime,
       say,
     });
+    // The profiles are written as the services stop, so they are read once the run is over.
+    return summarizeOrderProfiles(report);
   },
   events: () =>
     eventsBenchmark({

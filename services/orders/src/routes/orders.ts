@@ -88,14 +88,18 @@ export function orderRoutes(app: ShopServer, deps: OrderRouteDeps): void {
       const user = requireUser(request);
       const key = request.headers['idempotency-key'];
       const hash = requestHash(request.body);
-      const replayed = await replay(user.id, key, hash);
-      if (replayed) return reply.code(202).header('idempotent-replayed', 'true').send(replayed);
+      const replayed = () => reply.code(202).header('idempotent-replayed', 'true');
 
+      // A new key is the common case: price and place straight away; the key's row, inserted
+      // first in the placing statement, tells a retry apart (it inserts nothing).
       const priced = priceBasket(
         request.body.items,
         await catalog.products([...new Set(request.body.items.map((item) => item.productId))]),
       );
       if (!priced.ok) {
+        // A retry is answered with its order even when the catalogue has changed since.
+        const earlier = await replay(user.id, key, hash);
+        if (earlier) return replayed().send(earlier);
         throw priced.problem === 'unknown-products'
           ? new Problem(422, 'unknown-products', `No such products: ${priced.productIds.join(', ')}.`, {
               productIds: priced.productIds,
@@ -134,9 +138,9 @@ export function orderRoutes(app: ShopServer, deps: OrderRouteDeps): void {
         saga.firstMessages(facts, traceparent),
       );
       if (placed) return reply.code(202).header('location', `/api/v1/orders/${orderId}`).send(placed);
-      // The key was taken between our look and our insert (a concurrent retry): answer like a retry.
-      const winner = await replay(user.id, key, hash);
-      if (winner) return reply.code(202).header('idempotent-replayed', 'true').send(winner);
+      // The key was used before (a retry), or at this very moment by a concurrent request.
+      const earlier = await replay(user.id, key, hash);
+      if (earlier) return replayed().send(earlier);
       throw new Error(`order with Idempotency-Key ${key}: the key is taken but names no order`);
     },
   );
