@@ -82,6 +82,35 @@ interface PendingRow {
   created_ms: number;
 }
 
+// The claim, with each key's first gap. A claimed row must wait while an earlier
+// pending row of its key is not in this batch: another relay claimed it (SKIP
+// LOCKED hid it from us), and publishing now would overtake it. That gap can sit
+// between two of our own rows of the key (we hold 1 and 4, another relay 2 and 3),
+// so the check is per row, not per key: the rows of a key before its first gap go
+// now, the rest wait. The lowest pending row of a key is never behind a gap, so
+// some relay can always make progress. One statement: the claim is materialized
+// once (it locks), and the gaps are read past other relays' locks.
+const CLAIM = {
+  name: 'shop-outbox-claim',
+  text: `WITH claimed AS (
+           SELECT id, topic, key, type, message_id, payload, created_at FROM outbox
+            WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED),
+         last AS (SELECT key, max(id) AS id FROM claimed GROUP BY key),
+         gaps AS (
+           SELECT o.key, min(o.id) AS gap FROM outbox o JOIN last ON o.key = last.key
+            WHERE o.published_at IS NULL AND o.id < last.id AND o.id NOT IN (SELECT id FROM claimed)
+            GROUP BY o.key)
+         SELECT c.id, c.topic, c.key, c.type, c.message_id::text, c.payload->>'traceparent' AS traceparent,
+                c.payload::text AS value, (extract(epoch FROM c.created_at) * 1000)::float8 AS created_ms,
+                g.gap
+           FROM claimed c LEFT JOIN gaps g ON g.key = c.key ORDER BY c.id`,
+};
+
+/** The claimed rows that may go now: those before their key's first gap. */
+export function withoutOvertaking<R extends { id: string; gap: string | null }>(claimed: readonly R[]): R[] {
+  return claimed.filter((row) => row.gap === null || BigInt(row.id) < BigInt(row.gap));
+}
+
 export interface OutboxRelayOptions {
   database: Database;
   producer: Producer;
@@ -202,15 +231,12 @@ export class OutboxRelay {
     let published: PendingRow[] = [];
     await this.#database.transaction(
       async (tx) => {
-        const claimed = await tx.query<PendingRow>({
-          name: 'shop-outbox-claim',
-          text: `SELECT id, topic, key, type, message_id::text, payload->>'traceparent' AS traceparent,
-                        payload::text AS value, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
-                   FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        const { rows: claimed } = await tx.query<PendingRow & { gap: string | null }>({
+          ...CLAIM,
           values: [this.#options.batchSize],
         });
-        const rows = await this.#withoutOvertaking(tx, claimed.rows);
-        this.#heldBack = claimed.rows.length - rows.length;
+        const rows = withoutOvertaking(claimed);
+        this.#heldBack = claimed.length - rows.length;
         if (rows.length === 0) return;
         await this.#options.producer.sendBatch({ acks: -1, topicMessages: this.#topicMessages(rows) });
         await tx.query({
@@ -246,32 +272,6 @@ export class OutboxRelay {
         },
       })),
     }));
-  }
-
-  // A claimed row must wait while an earlier pending row of its key is not in this
-  // batch: another relay claimed it (SKIP LOCKED hid it from us), and publishing now
-  // would overtake it. That gap can sit between two of our own rows of the key (we
-  // hold 1 and 4, another relay 2 and 3), so the check is per row, not per key: the
-  // rows of a key before its first gap go now, the rest wait. The lowest pending row
-  // of a key is never behind a gap, so some relay can always make progress.
-  async #withoutOvertaking(tx: Sql, rows: PendingRow[]): Promise<PendingRow[]> {
-    if (rows.length === 0) return rows;
-    const lastIdByKey = new Map<string, string>();
-    for (const row of rows) lastIdByKey.set(row.key, row.id); // claimed in id order: the last one stays
-    const { rows: gaps } = await tx.query<{ key: string; id: string }>({
-      name: 'shop-outbox-gaps',
-      text: `SELECT o.key, min(o.id)::text AS id FROM outbox o
-               JOIN unnest($1::text[], $2::bigint[]) AS last(key, id) ON o.key = last.key
-              WHERE o.published_at IS NULL AND o.id < last.id AND o.id <> ALL($3::bigint[])
-              GROUP BY o.key`,
-      values: [[...lastIdByKey.keys()], [...lastIdByKey.values()], rows.map((row) => row.id)],
-    });
-    if (gaps.length === 0) return rows;
-    const firstGap = new Map(gaps.map((gap) => [gap.key, BigInt(gap.id)]));
-    return rows.filter((row) => {
-      const gap = firstGap.get(row.key);
-      return gap === undefined || BigInt(row.id) < gap;
-    });
   }
 
   #record(rows: PendingRow[]): void {

@@ -1,8 +1,8 @@
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../src/logging.js';
 import { createServer } from '../src/server.js';
-import { requireAdmin, ServiceTokens, serviceAuth } from '../src/service-auth.js';
+import { requireAdmin, ServiceTokens, ServiceTokenVerifier, serviceAuth } from '../src/service-auth.js';
 
 const secret = 'a-very-long-shared-secret-for-tests-0001';
 const nextSecret = 'the-next-shared-secret-for-rotation-0002';
@@ -61,6 +61,20 @@ describe('service auth', () => {
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(response.headers['www-authenticate']).toBe('Bearer');
     expect(response.json().detail).toContain(detail);
+  });
+
+  it('remembers a verified token only until it expires', async () => {
+    const verifier = new ServiceTokenVerifier('orders', [secret]);
+    const token = await new ServiceTokens('gateway', [secret], 1).tokenFor('orders', user);
+    expect(await verifier.verify(token)).toEqual({ service: 'gateway', user });
+    expect(await verifier.verify(token)).toEqual({ service: 'gateway', user });
+    // A second of life plus the 5 s clock tolerance: then the same token is refused again.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 7000 });
+    try {
+      await expect(verifier.verify(token)).rejects.toMatchObject({ status: 401 });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('answers 403 when the user lacks the role', async () => {
