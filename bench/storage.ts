@@ -13,6 +13,7 @@ import { buildMessage, type Message } from '@shop/contracts';
 import { claimMessages } from '@shop/platform';
 import { createServiceDatabase, testLogger } from '@shop/testkit';
 import { createDatabase, type PrismaClient } from '../services/orders/src/db.js';
+import { uniformTimeouts } from '../services/orders/src/saga/deadlines.js';
 import { OrderSaga, type SagaEvent } from '../services/orders/src/saga/orchestrator.js';
 import { type Latencies, latencies } from './lib/stats.js';
 
@@ -54,16 +55,7 @@ export async function storageBenchmark(options: {
   const db = await createServiceDatabase('orders');
   const { database, prisma } = createDatabase(db.url, 2);
   const pool = database.pool;
-  const saga = new OrderSaga(
-    {
-      reserveMs: 60_000,
-      authorizeMs: 60_000,
-      captureMs: 60_000,
-      compensationMs: 5000,
-      compensationMaxMs: 60_000,
-    },
-    testLogger(),
-  );
+  const saga = new OrderSaga(uniformTimeouts(60_000), testLogger());
   const reply = (id: string): Message =>
     buildMessage('stock.reserved', id, { orderId: id }, { source: 'bench' });
   // (d) and (e) move each order from RESERVING_STOCK to AUTHORIZING_PAYMENT; it is put back, untimed, before each pass.

@@ -35,7 +35,7 @@ fi
 # processes are easy to tell apart from any other cluster on the machine.
 PG_CLUSTER_NAME="shop-$PG_PORT"
 # One database and one role per service, role = database = password (dev only).
-PG_SERVICES=(users inventory payments orders notifications)
+PG_SERVICES=(users inventory payments orders notifications shipping)
 
 # initdb and the server refuse to run as root. As root we run them as the
 # `postgres` OS user that the Debian package creates, and give that user the

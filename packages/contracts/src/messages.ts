@@ -2,6 +2,7 @@
 // Commands ask one service to do something (the order saga's steps and
 // compensations); replies and events say what happened.
 import { z } from 'zod';
+import { shippingAddress } from './shipping.js';
 
 const id = z.uuid();
 const currency = z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR');
@@ -11,6 +12,7 @@ export const cancellationReasons = [
   'OUT_OF_STOCK',
   'PAYMENT_DECLINED',
   'PAYMENT_UNAVAILABLE',
+  'SHIPPING_UNAVAILABLE',
   'TIMEOUT',
 ] as const;
 export const cancellationReason = z.enum([...cancellationReasons, 'USER_DELETED']);
@@ -33,7 +35,17 @@ export const messageData = {
     totalCents: z.int().nonnegative(),
     currency,
   }),
-  'order.confirmed': z.object({ orderId: id, userId: id, totalCents: z.int().nonnegative(), currency }),
+  'order.confirmed': z.object({
+    orderId: id,
+    userId: id,
+    totalCents: z.int().nonnegative(),
+    currency,
+    /** The shipment of an order placed with an address (/api/v2); absent or null otherwise. */
+    shipment: z
+      .object({ carrier: z.string().min(1), trackingId: z.string().min(1) })
+      .nullable()
+      .optional(),
+  }),
   'order.cancelled': z.object({ orderId: id, userId: id, reason: cancellationReason }),
 
   // inventory: commands from the saga, and replies
@@ -66,6 +78,13 @@ export const messageData = {
   'payment.capture-failed': z.object({ orderId: id, reason: z.enum(['DECLINED', 'UNAVAILABLE']) }),
   'payment.voided': z.object({ orderId: id }),
   'payment.refunded': z.object({ orderId: id }),
+
+  // shipping: commands from the saga, and replies
+  'shipment.schedule': z.object({ orderId: id, address: shippingAddress }),
+  'shipment.cancel': z.object({ orderId: id }),
+  'shipment.scheduled': z.object({ orderId: id, carrier: z.string().min(1), trackingId: z.string().min(1) }),
+  'shipment.scheduling-failed': z.object({ orderId: id, reason: z.enum(['SHIPPING_UNAVAILABLE']) }),
+  'shipment.cancelled': z.object({ orderId: id }),
 } as const;
 
 export type MessageType = keyof typeof messageData;

@@ -16,6 +16,8 @@ export const topics = {
     'payment.voided',
     'payment.refunded',
   ],
+  'shipping.commands': ['shipment.schedule', 'shipment.cancel'],
+  'shipping.replies': ['shipment.scheduled', 'shipment.scheduling-failed', 'shipment.cancelled'],
 } as const satisfies Record<string, readonly MessageType[]>;
 
 export type Topic = keyof typeof topics;
@@ -33,4 +35,9 @@ export function topicOf(type: MessageType): Topic {
   const topic = topicByType.get(type);
   if (!topic) throw new Error(`no topic carries message type ${type}`);
   return topic;
+}
+
+/** The topics that carry any of these types: what a consumer of them subscribes to. */
+export function topicsOf(types: readonly MessageType[]): Topic[] {
+  return [...new Set(types.map(topicOf))];
 }

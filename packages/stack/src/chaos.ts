@@ -77,7 +77,7 @@ export interface ChaosEvent {
 
 /** What became of the accepted orders, read from the orders database after the run. */
 export interface ChaosOutcomes {
-  /** Orders with a good card (tok_visa) on a product with plenty of stock: each should confirm. */
+  /** Orders with a good card (tok_visa) on a product with plenty of stock, shipped (v2) or not: each should confirm. */
   approvable: number;
   /** Of those, how many were cancelled because a step's deadline passed. */
   approvableTimedOut: number;
@@ -111,7 +111,7 @@ export interface ChaosReport {
 }
 
 /** The services whose kill -9 leaves Kafka partitions without a consumer until the group notices. */
-const CONSUMERS: readonly ServiceName[] = ['inventory', 'payments', 'orders', 'notifications'];
+const CONSUMERS: readonly ServiceName[] = ['inventory', 'payments', 'shipping', 'orders', 'notifications'];
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -134,7 +134,7 @@ async function orderOutcomes(ordersUrl: string, accepted: Map<string, string>): 
          FROM orders WHERE id = ANY($1::uuid[])`,
       [[...accepted.keys()]],
     );
-    const approvable = rows.filter((r) => accepted.get(r.id) === 'visa');
+    const approvable = rows.filter((r) => ['visa', 'ship'].includes(accepted.get(r.id) ?? ''));
     const timedOut = approvable.filter((r) => r.reason === 'TIMEOUT');
     const finished = rows
       .filter((r) => r.status !== 'PENDING')

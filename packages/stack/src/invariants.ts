@@ -5,7 +5,14 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 
 export interface SettledSources {
-  databases: { inventory: string; orders: string; payments: string; notifications: string; users: string };
+  databases: {
+    inventory: string;
+    orders: string;
+    payments: string;
+    notifications: string;
+    users: string;
+    shipping: string;
+  };
   providerUrl: string;
   providerApiKey: string;
   kafkaBrokers: string[];
@@ -161,6 +168,40 @@ export async function checkInvariants(
       moneyHeld,
       'no money held for a cancelled order',
       `${moneyHeld.length} cancelled orders still hold money at the provider`,
+    ),
+  );
+
+  // Shipping: a cancelled order has no live shipment; a confirmed order with an address has exactly one.
+  const shipped = await query<{ id: string; address: boolean }>(
+    databases.orders,
+    "SELECT id, shipping_address IS NOT NULL AS address FROM orders WHERE status = 'CONFIRMED'",
+  );
+  const scheduled = new Set(
+    (
+      await query<{ order_id: string }>(
+        databases.shipping,
+        "SELECT order_id FROM shipments WHERE status = 'SCHEDULED'",
+      )
+    ).map((row) => row.order_id),
+  );
+  const cancelledOrders = new Set(orders.filter((o) => o.status === 'CANCELLED').map((o) => o.id));
+  const liveForCancelled = [...scheduled].filter((id) => cancelledOrders.has(id));
+  results.push(
+    result(
+      'no SCHEDULED shipment for a cancelled order',
+      liveForCancelled,
+      `${cancelledOrders.size} cancelled orders, none with a live shipment`,
+      `${liveForCancelled.length} cancelled orders still have a SCHEDULED shipment`,
+    ),
+  );
+  const unshipped = shipped.filter((o) => o.address && !scheduled.has(o.id)).map((o) => o.id);
+  const shippedWithout = shipped.filter((o) => !o.address && scheduled.has(o.id)).map((o) => o.id);
+  results.push(
+    result(
+      'exactly one SCHEDULED shipment for each confirmed order with an address',
+      [...unshipped, ...shippedWithout],
+      `${shipped.filter((o) => o.address).length} confirmed orders with an address, each shipped once`,
+      `${unshipped.length} confirmed orders with an address have no scheduled shipment, ${shippedWithout.length} without one have`,
     ),
   );
 

@@ -6,6 +6,7 @@ export const serviceNames = [
   'users',
   'inventory',
   'payments',
+  'shipping',
   'orders',
   'notifications',
   'gateway',
@@ -13,7 +14,14 @@ export const serviceNames = [
 export type ServiceName = (typeof serviceNames)[number];
 
 /** Services that own a database (and so have migrations). */
-export const databaseServices = ['users', 'inventory', 'payments', 'orders', 'notifications'] as const;
+export const databaseServices = [
+  'users',
+  'inventory',
+  'payments',
+  'shipping',
+  'orders',
+  'notifications',
+] as const;
 export type DatabaseService = (typeof databaseServices)[number];
 
 export const defaultPorts: Record<ServiceName, number> = {
@@ -23,6 +31,7 @@ export const defaultPorts: Record<ServiceName, number> = {
   payments: 8083,
   orders: 8084,
   notifications: 8085,
+  shipping: 8086,
   'payment-provider': 8090,
 };
 
@@ -58,6 +67,7 @@ export function environmentOf(name: ServiceName, s: StackSettings): Record<strin
     users: { USER_TOKEN_SIGNING_KEYS: s.secrets.userTokenSigningKeys },
     inventory: {},
     payments: { PROVIDER_URL: url(s.ports['payment-provider']) },
+    shipping: {},
     orders: { INVENTORY_URL: url(s.ports.inventory) },
     notifications: {},
     gateway: {

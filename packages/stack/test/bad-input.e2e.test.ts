@@ -554,6 +554,8 @@ const consumerGroups: Record<string, string[]> = {
   'payments.commands': ['payments'],
   'inventory.replies': ['orders'],
   'payments.replies': ['orders'],
+  'shipping.commands': ['shipping'],
+  'shipping.replies': ['orders'],
   'users.events': ['orders', 'notifications'],
   'orders.events': ['notifications'],
 };

@@ -41,6 +41,7 @@ async function invariantsHold() {
         payments: databases.payments.url,
         notifications: databases.notifications.url,
         users: databases.users.url,
+        shipping: databases.shipping.url,
       },
       providerUrl: system.stack.url('payment-provider'),
       providerApiKey: 'sk_test_shop_simulator',
@@ -54,50 +55,66 @@ async function invariantsHold() {
 
 let initialStock: Map<string, number>;
 
-describe.each(['orders', 'inventory', 'payments'] as ServiceName[])('kill -9 %s mid-saga', (victim) => {
-  it('finishes every order consistently after the restart', async () => {
-    const products = await Promise.all([admin.createProduct(30, 700), admin.createProduct(5, 1500)]);
-    // This round's products only: earlier rounds sold from theirs.
-    const snapshot = await stockSnapshot(system.databases.inventory.url);
-    initialStock = new Map(products.map((p) => [p.id, snapshot.get(p.id)!]));
-    const customers = await Promise.all(Array.from({ length: 3 }, () => ShopClient.signUp(config())));
-    const tokens = ['tok_visa', 'tok_visa', 'tok_decline'];
-    const placed = await Promise.all(
-      Array.from({ length: 24 }, (_, i) =>
-        customers[i % 3]!.placeOrder(
-          [{ productId: products[i % 2]!.id, quantity: 1 + (i % 3) }],
-          tokens[i % tokens.length]!,
+const address = {
+  name: 'Grace Hopper',
+  line1: '1 Navy Way',
+  city: 'Arlington',
+  postalCode: '22202',
+  country: 'US',
+};
+
+describe.each(['orders', 'inventory', 'payments', 'shipping'] as ServiceName[])(
+  'kill -9 %s mid-saga',
+  (victim) => {
+    it('finishes every order consistently after the restart', async () => {
+      const products = await Promise.all([admin.createProduct(30, 700), admin.createProduct(5, 1500)]);
+      // This round's products only: earlier rounds sold from theirs.
+      const snapshot = await stockSnapshot(system.databases.inventory.url);
+      initialStock = new Map(products.map((p) => [p.id, snapshot.get(p.id)!]));
+      const customers = await Promise.all(Array.from({ length: 3 }, () => ShopClient.signUp(config())));
+      const tokens = ['tok_visa', 'tok_visa', 'tok_decline'];
+      const placed = await Promise.all(
+        Array.from({ length: 24 }, (_, i) =>
+          customers[i % 3]!.placeOrder(
+            [{ productId: products[i % 2]!.id, quantity: 1 + (i % 3) }],
+            tokens[i % tokens.length]!,
+            undefined,
+            // Half of them ship (/api/v2), so the saga's shipping step is in flight too.
+            i % 4 < 2 ? address : undefined,
+          ),
         ),
-      ),
-    );
-    expect(placed.every((p) => p.status === 202)).toBe(true);
+      );
+      expect(placed.every((p) => p.status === 202)).toBe(true);
 
-    system.stack.crash(victim);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    await system.stack.restart(victim);
+      system.stack.crash(victim);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await system.stack.restart(victim);
 
-    const finals: Order[] = await Promise.all(placed.map((p, i) => customers[i % 3]!.finalOrder(p.body.id)));
-    expect(finals.every((o) => o.status === 'CONFIRMED' || o.status === 'CANCELLED')).toBe(true);
-    // The crash must not cost an order it did not have to: the restarted service takes its
-    // partitions back well inside the saga's step deadlines, so every order paid by a good card
-    // for the well-stocked product (30 in stock, 24 at most ordered) is CONFIRMED.
-    const shouldConfirm = placed
-      .map((_, i) => i)
-      .filter((i) => i % 2 === 0 && tokens[i % tokens.length] === 'tok_visa');
-    expect(shouldConfirm.map((i) => `${i}:${finals[i]!.status}`)).toEqual(
-      shouldConfirm.map((i) => `${i}:CONFIRMED`),
-    );
+      const finals: Order[] = await Promise.all(
+        placed.map((p, i) => customers[i % 3]!.finalOrder(p.body.id)),
+      );
+      expect(finals.every((o) => o.status === 'CONFIRMED' || o.status === 'CANCELLED')).toBe(true);
+      // The crash must not cost an order it did not have to: the restarted service takes its
+      // partitions back well inside the saga's step deadlines, so every order paid by a good card
+      // for the well-stocked product (30 in stock, 24 at most ordered) is CONFIRMED.
+      const shouldConfirm = placed
+        .map((_, i) => i)
+        .filter((i) => i % 2 === 0 && tokens[i % tokens.length] === 'tok_visa');
+      expect(shouldConfirm.map((i) => `${i}:${finals[i]!.status}`)).toEqual(
+        shouldConfirm.map((i) => `${i}:CONFIRMED`),
+      );
 
-    // Notifications and the outbox settle just after the last order does.
-    let results = await invariantsHold();
-    for (let i = 0; i < 30 && results.some((r) => !r.ok); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      results = await invariantsHold();
-    }
-    process.stdout.write(`after killing ${victim}:\n${formatInvariants(results)}\n`);
-    expect(
-      results.filter((r) => !r.ok),
-      formatInvariants(results),
-    ).toEqual([]);
-  });
-});
+      // Notifications and the outbox settle just after the last order does.
+      let results = await invariantsHold();
+      for (let i = 0; i < 30 && results.some((r) => !r.ok); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        results = await invariantsHold();
+      }
+      process.stdout.write(`after killing ${victim}:\n${formatInvariants(results)}\n`);
+      expect(
+        results.filter((r) => !r.ok),
+        formatInvariants(results),
+      ).toEqual([]);
+    });
+  },
+);

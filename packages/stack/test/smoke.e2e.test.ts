@@ -19,7 +19,14 @@ afterAll(async () => {
 it('passes the smoke suite through the gateway', async () => {
   const child = spawn(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', join(repoRoot, 'tools/smoke/src/run.ts')],
+    // TAP, whatever the Node version's default reporter: its summary lines are what is checked below.
+    [
+      '--conditions=source',
+      '--test-reporter=tap',
+      '--import',
+      'tsx',
+      join(repoRoot, 'tools/smoke/src/run.ts'),
+    ],
     {
       env: {
         ...process.env,

@@ -6,12 +6,13 @@
 export const UPSTREAMS = ['users', 'inventory', 'orders', 'notifications'] as const;
 export type Upstream = (typeof UPSTREAMS)[number];
 
-/** Prefixes are forwarded unchanged: the services serve the same `/api/v1/...` paths. */
+/** Prefixes are forwarded unchanged: the services serve the same `/api/v1/...` and `/api/v2/...` paths. */
 export const ROUTES: readonly { prefix: string; upstream: Upstream }[] = [
   { prefix: '/api/v1/auth', upstream: 'users' },
   { prefix: '/api/v1/users', upstream: 'users' },
   { prefix: '/api/v1/products', upstream: 'inventory' },
   { prefix: '/api/v1/orders', upstream: 'orders' },
+  { prefix: '/api/v2/orders', upstream: 'orders' },
   { prefix: '/api/v1/notifications', upstream: 'notifications' },
 ];
 

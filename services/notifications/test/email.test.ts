@@ -1,3 +1,4 @@
+import { cancellationReason } from '@shop/contracts';
 import { describe, expect, it } from 'vitest';
 import {
   cancellationSentences,
@@ -49,11 +50,28 @@ describe('renderEmail', () => {
 
   it('has a distinct, complete sentence for every cancellation reason', () => {
     const sentences = Object.values(cancellationSentences);
-    expect(Object.keys(cancellationSentences).sort()).toEqual(
-      ['OUT_OF_STOCK', 'PAYMENT_DECLINED', 'PAYMENT_UNAVAILABLE', 'TIMEOUT', 'USER_DELETED'].sort(),
-    );
+    expect(Object.keys(cancellationSentences).sort()).toEqual([...cancellationReason.options].sort());
     expect(new Set(sentences).size).toBe(sentences.length);
     for (const sentence of sentences) expect(sentence).toMatch(/^[A-Z].*\.$/);
+  });
+
+  it('gives the carrier and tracking number of a confirmed order that ships', () => {
+    const email = renderEmail({
+      type: 'order.confirmed',
+      data: {
+        orderId,
+        userId,
+        totalCents: 100,
+        currency: 'EUR',
+        shipment: { carrier: 'UPS', trackingId: 'UPS123' },
+      },
+    });
+    expect(email.body).toContain('It ships with UPS: follow it with the tracking number UPS123.');
+    const v1 = renderEmail({
+      type: 'order.confirmed',
+      data: { orderId, userId, totalCents: 100, currency: 'EUR' },
+    });
+    expect(v1.body).not.toContain('tracking');
   });
 
   it('cannot be reshaped by a crafted name', () => {

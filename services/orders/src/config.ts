@@ -1,6 +1,12 @@
 import { databaseEnv, duration, kafkaEnv, messagingEnv, paymentBudgetEnv, serviceEnv } from '@shop/platform';
 import { z } from 'zod';
 import { deriveTimeouts, type SagaTimeouts } from './saga/deadlines.js';
+import { type DeadlineVariable, deadlineVariables } from './saga/steps.js';
+
+/** One optional variable per forward step's deadline, as the saga's table names them. */
+const deadlineFields = Object.fromEntries(
+  deadlineVariables.map((name) => [name, duration.optional()]),
+) as Record<DeadlineVariable, ReturnType<typeof duration.optional>>;
 
 const ordersFields = serviceEnv
   .extend(databaseEnv.shape)
@@ -16,13 +22,6 @@ const ordersFields = serviceEnv
     SAGA_PARTICIPANT_RESTART: duration.prefault('10s'),
     /** Added to each forward deadline's minimum when the deadline itself is not set. */
     SAGA_DEADLINE_MARGIN: duration.prefault('5s'),
-    /**
-     * How long each forward step may wait for its reply before the saga compensates. Unset, each is
-     * derived (saga/deadlines.ts); set, it must not be below its minimum or orders refuses to start.
-     */
-    SAGA_RESERVE_TIMEOUT: duration.optional(),
-    SAGA_AUTHORIZE_TIMEOUT: duration.optional(),
-    SAGA_CAPTURE_TIMEOUT: duration.optional(),
     /** First wait before a compensation is sent again; it doubles up to SAGA_COMPENSATION_MAX_BACKOFF. */
     SAGA_COMPENSATION_TIMEOUT: duration.prefault('5s'),
     SAGA_COMPENSATION_MAX_BACKOFF: duration.prefault('60s'),
@@ -41,7 +40,13 @@ const ordersFields = serviceEnv
      * first; the event stream (GET /orders/:id/events) has no such limit.
      */
     ORDER_WAIT_MAX: duration.prefault('8s'),
-  });
+  })
+  /**
+   * How long each forward step may wait for its reply before the saga compensates (SAGA_RESERVE_TIMEOUT,
+   * SAGA_AUTHORIZE_TIMEOUT, ...: the table names them). Unset, each is derived (saga/deadlines.ts); set,
+   * it must not be below its minimum or orders refuses to start.
+   */
+  .extend(deadlineFields);
 
 /** The orders configuration, with the saga's deadlines derived and checked against each other. */
 export const ordersEnv = ordersFields.transform((env, ctx) => {

@@ -1,5 +1,6 @@
 // The orders process: the order API, the saga's reply handlers, and the sweeper
 // that acts on steps whose reply is overdue.
+import { topicsOf } from '@shop/contracts';
 import {
   createLogger,
   createRegistry,
@@ -54,7 +55,8 @@ await serviceMain(async () => {
     consumers: [
       {
         groupId: 'orders',
-        topics: ['inventory.replies', 'payments.replies', 'users.events'],
+        // Every topic that carries a reply of the saga's table, and the users' events.
+        topics: topicsOf(saga.handling().types),
         handling: saga.handling(),
         batchSize: config.SAGA_BATCH_SIZE,
       },

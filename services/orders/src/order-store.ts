@@ -2,7 +2,7 @@
 // placing an order (its idempotency key, the order, its items and its first
 // messages in one statement, so one round trip and one commit) and reading one
 // order as its client view. The list of a user's orders stays on Prisma.
-import type { Message } from '@shop/contracts';
+import type { Message, ShippingAddress } from '@shop/contracts';
 import { type Database, enqueueStatement } from '@shop/platform';
 import type { OrderView } from './domain/order.js';
 
@@ -12,11 +12,15 @@ const itemsJson = (from: string) =>
                                               'unitPriceCents', i.unit_price_cents) ORDER BY i.product_id), '[]')
       FROM ${from})`;
 
-/** The client view of the order `o` (times as ISO 8601 in UTC, like Date#toISOString), built by Postgres. */
+/**
+ * The client view of the order `o` (times as ISO 8601 in UTC, like Date#toISOString), built by
+ * Postgres: every field of /api/v2, of which /api/v1's schema keeps its own.
+ */
 const view = (items: string) => `json_build_object(
     'id', o.id, 'userId', o.user_id, 'status', o.status, 'items', ${items},
     'totalCents', o.total_cents, 'currency', rtrim(o.currency), 'cancellationReason', o.cancellation_reason,
-    'createdAt', ${iso('o.created_at')}, 'updatedAt', ${iso('o.updated_at')})`;
+    'createdAt', ${iso('o.created_at')}, 'updatedAt', ${iso('o.updated_at')},
+    'shippingAddress', o.shipping_address, 'shipment', o.shipment)`;
 const VIEW = view(itemsJson('order_items i WHERE i.order_id = o.id'));
 
 export interface PlacedOrder {
@@ -28,11 +32,14 @@ export interface PlacedOrder {
   totalCents: number;
   currency: string;
   paymentToken: string;
+  /** The saga's first step (the table's first that runs for the order) and its deadline. */
+  sagaStep: string;
   stepDeadlineMs: number;
   traceparent: string | null;
+  shippingAddress: ShippingAddress | null;
 }
 
-const outbox = enqueueStatement(13);
+const outbox = enqueueStatement(15);
 
 const PLACE = {
   name: 'orders-place',
@@ -41,8 +48,8 @@ const PLACE = {
            ON CONFLICT DO NOTHING RETURNING order_id),
          o AS (
            INSERT INTO orders (id, user_id, status, saga_step, total_cents, currency, payment_token,
-                               step_deadline, traceparent, updated_at)
-           SELECT order_id, $1, 'PENDING', 'RESERVING_STOCK', $5, $6, $7, to_timestamp($8::float8 / 1000), $9, now()
+                               step_deadline, traceparent, shipping_address, updated_at)
+           SELECT order_id, $1, 'PENDING', $13::saga_step, $5, $6, $7, to_timestamp($8::float8 / 1000), $9, $14::jsonb, now()
              FROM key RETURNING *),
          items AS (
            INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)
@@ -78,6 +85,8 @@ export async function placeOrder(
       order.items.map((i) => i.productId),
       order.items.map((i) => i.quantity),
       order.items.map((i) => i.unitPriceCents),
+      order.sagaStep,
+      order.shippingAddress ? JSON.stringify(order.shippingAddress) : null,
       ...outbox.values(messages),
     ],
   });

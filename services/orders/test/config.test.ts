@@ -14,11 +14,14 @@ const base = {
 describe('the saga deadlines', () => {
   it('are derived from the Kafka session, a participant restart and the payment budget', () => {
     const config = loadConfig(ordersEnv, base);
-    // 6 s session + 10 s restart (+ 2 × 5 s payment budget for payments) + 5 s margin.
+    // 6 s session + 10 s restart (+ 2 × 5 s payment budget for payments' steps) + 5 s margin.
     expect(config.sagaTimeouts).toEqual({
-      reserveMs: 21_000,
-      authorizeMs: 31_000,
-      captureMs: 31_000,
+      forward: {
+        SAGA_RESERVE_TIMEOUT: 21_000,
+        SAGA_AUTHORIZE_TIMEOUT: 31_000,
+        SAGA_SCHEDULE_TIMEOUT: 21_000,
+        SAGA_CAPTURE_TIMEOUT: 31_000,
+      },
       compensationMs: 5000,
       compensationMaxMs: 60_000,
     });
@@ -28,12 +31,15 @@ describe('the saga deadlines', () => {
       PAYMENT_COMMAND_BUDGET: '8s',
       SAGA_DEADLINE_MARGIN: '0s',
     });
-    expect(moved.sagaTimeouts).toMatchObject({ reserveMs: 20_000, authorizeMs: 36_000 });
+    expect(moved.sagaTimeouts.forward).toMatchObject({
+      SAGA_RESERVE_TIMEOUT: 20_000,
+      SAGA_AUTHORIZE_TIMEOUT: 36_000,
+    });
   });
 
   it('take a deadline set explicitly when it is long enough', () => {
     const config = loadConfig(ordersEnv, { ...base, SAGA_AUTHORIZE_TIMEOUT: '2m' });
-    expect(config.sagaTimeouts.authorizeMs).toBe(120_000);
+    expect(config.sagaTimeouts.forward.SAGA_AUTHORIZE_TIMEOUT).toBe(120_000);
   });
 
   it('refuse at start-up a set that would cancel orders waiting out a crash, naming the variables', () => {
@@ -53,8 +59,8 @@ describe('the saga deadlines', () => {
         SAGA_RESERVE_TIMEOUT: '15s',
         SAGA_PARTICIPANT_RESTART: '0s',
         PAYMENT_COMMAND_BUDGET: '2s',
-      }).sagaTimeouts,
-    ).toMatchObject({ reserveMs: 15_000, authorizeMs: 10_000 });
+      }).sagaTimeouts.forward,
+    ).toMatchObject({ SAGA_RESERVE_TIMEOUT: 15_000, SAGA_AUTHORIZE_TIMEOUT: 10_000 });
   });
 
   it('wait longer for each re-sent compensation, up to the cap, and not at all once done', () => {

@@ -19,15 +19,10 @@ import { buildApp } from '../src/app.js';
 import { Catalog } from '../src/catalog.js';
 import { createDatabase, type PrismaClient } from '../src/db.js';
 import { OrderWatch } from '../src/order-watch.js';
+import { uniformTimeouts } from '../src/saga/deadlines.js';
 import { OrderSaga } from '../src/saga/orchestrator.js';
 
-const timeouts = {
-  reserveMs: 10_000,
-  authorizeMs: 15_000,
-  captureMs: 15_000,
-  compensationMs: 5000,
-  compensationMaxMs: 60_000,
-};
+const timeouts = uniformTimeouts(60_000, 5000, 60_000);
 let ordersDb: TestDatabase;
 let inventoryDb: TestDatabase;
 let database: Database;
@@ -371,5 +366,91 @@ describe('idempotency keys', () => {
     expect(again.json().id).not.toBe(first.id);
     // The first order itself is kept: only the key expired.
     expect(await prisma.order.count({ where: { id: first.id } })).toBe(1);
+  });
+});
+
+describe('/api/v2/orders', () => {
+  const address = {
+    name: 'Ada Lovelace',
+    line1: '12 St James Sq',
+    city: 'London',
+    postalCode: 'SW1Y 4JH',
+    country: 'GB',
+  };
+  const placeV2 = async (body: unknown, user = alice) =>
+    app.inject({
+      method: 'POST',
+      url: '/api/v2/orders',
+      headers: { ...(await asGateway('orders', user)), 'idempotency-key': randomUUID() },
+      payload: body as Record<string, unknown>,
+    });
+
+  it('places an order with its shipping address, shows it in v2, and in v1 without it', async () => {
+    const response = await placeV2({ ...basket(), shippingAddress: address });
+    expect(response.statusCode).toBe(202);
+    expect(response.headers.location).toMatch(/^\/api\/v2\/orders\//);
+    const order = response.json();
+    expect(order).toMatchObject({ status: 'PENDING', shippingAddress: address, shipment: null });
+    // The saga runs the same first step; the address travels with the order for the shipping step.
+    expect(await outboxTypes(order.id)).toEqual(['order.created', 'stock.reserve']);
+    const v1 = (
+      await app.inject({
+        method: 'GET',
+        url: `/api/v1/orders/${order.id}`,
+        headers: await asGateway('orders', alice),
+      })
+    ).json();
+    expect(v1).not.toHaveProperty('shippingAddress');
+    expect(v1).not.toHaveProperty('shipment');
+    expect(v1.id).toBe(order.id);
+    const v2 = (
+      await app.inject({
+        method: 'GET',
+        url: `/api/v2/orders/${order.id}`,
+        headers: await asGateway('orders', alice),
+      })
+    ).json();
+    expect(v2).toEqual(order);
+    // A v1 order read through v2 has no address and no shipment.
+    const old = (await place(basket())).json();
+    const oldV2 = (
+      await app.inject({
+        method: 'GET',
+        url: `/api/v2/orders/${old.id}`,
+        headers: await asGateway('orders', alice),
+      })
+    ).json();
+    expect(oldV2).toMatchObject({ id: old.id, shippingAddress: null, shipment: null });
+  });
+
+  it('refuses a missing or invalid address with problem+json naming the fields, and writes nothing', async () => {
+    const before = await prisma.order.count();
+    const missing = await placeV2(basket());
+    expect(missing.statusCode).toBe(400);
+    expect(missing.headers['content-type']).toMatch(/problem\+json/);
+    expect(missing.json().errors.map((e: { path: string }) => e.path)).toContain('body.shippingAddress');
+    const invalid = await placeV2({
+      ...basket(),
+      shippingAddress: { ...address, country: 'XX', postalCode: '' },
+    });
+    expect(invalid.statusCode).toBe(400);
+    expect([...new Set(invalid.json().errors.map((e: { path: string }) => e.path))].sort()).toEqual([
+      'body.shippingAddress.country',
+      'body.shippingAddress.postalCode',
+    ]);
+    expect(await prisma.order.count()).toBe(before);
+  });
+
+  it('lists the caller’s orders in the v2 shape', async () => {
+    const dora = testUser();
+    await placeV2({ ...basket(), shippingAddress: address }, dora);
+    const page = await app.inject({
+      method: 'GET',
+      url: '/api/v2/orders',
+      headers: await asGateway('orders', dora),
+    });
+    expect(page.json().items).toEqual([
+      expect.objectContaining({ shippingAddress: address, shipment: null }),
+    ]);
   });
 });

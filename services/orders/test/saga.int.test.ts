@@ -1,25 +1,19 @@
 // The orchestrator against a real database: replies, overdue steps and
 // cancellations move the saga, persist every step, and send its messages.
 import { randomUUID } from 'node:crypto';
-import { buildMessage, type Message } from '@shop/contracts';
+import { buildMessage, type Message, type MessageType } from '@shop/contracts';
 import { createRegistry, type Database } from '@shop/platform';
 import { createServiceDatabase, handleInTransaction, type TestDatabase, testLogger } from '@shop/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type PrismaClient } from '../src/db.js';
 import { placeOrder as insertOrder } from '../src/order-store.js';
+import { uniformTimeouts } from '../src/saga/deadlines.js';
 import { OrderSaga } from '../src/saga/orchestrator.js';
-import type { ReplyType } from '../src/saga/order-saga.js';
 
 let db: TestDatabase;
 let database: Database;
 let prisma: PrismaClient;
-const timeouts = {
-  reserveMs: 60_000,
-  authorizeMs: 60_000,
-  captureMs: 60_000,
-  compensationMs: 1000,
-  compensationMaxMs: 8000,
-};
+const timeouts = uniformTimeouts(60_000, 1000, 8000);
 const saga = new OrderSaga(timeouts, testLogger());
 
 beforeAll(async () => {
@@ -35,7 +29,16 @@ afterAll(async () => {
 async function placeOrder(userId = randomUUID(), traceparent: string | null = null): Promise<string> {
   const orderId = randomUUID();
   const items = [{ productId: randomUUID(), quantity: 1, unitPriceCents: 500 }];
-  const facts = { orderId, userId, items, totalCents: 500, currency: 'EUR', paymentToken: 'tok_visa' };
+  const facts = {
+    orderId,
+    userId,
+    items,
+    totalCents: 500,
+    currency: 'EUR',
+    paymentToken: 'tok_visa',
+    shippingAddress: null,
+  };
+  const first = saga.begin(facts, traceparent);
   await insertOrder(
     database,
     {
@@ -47,21 +50,23 @@ async function placeOrder(userId = randomUUID(), traceparent: string | null = nu
       totalCents: 500,
       currency: 'EUR',
       paymentToken: 'tok_visa',
-      stepDeadlineMs: saga.firstDeadline(),
+      sagaStep: first.step,
+      stepDeadlineMs: saga.firstDeadline(first.step),
       traceparent,
+      shippingAddress: null,
     },
-    saga.firstMessages(facts, traceparent),
+    first.messages,
   );
   return orderId;
 }
 
-const replyOf = (type: ReplyType, orderId: string, extra: Record<string, unknown> = {}): Message =>
+const replyOf = (type: MessageType, orderId: string, extra: Record<string, unknown> = {}): Message =>
   buildMessage(type, orderId, { orderId, ...extra } as never, { source: 'test' });
 
 /** Replies handled as the consumer hands them over: one chunk, one transaction. */
 const deliverAll = (messages: Message[], handling = saga.handling()) =>
   handleInTransaction(database, handling, messages);
-const deliver = (type: ReplyType, orderId: string, extra: Record<string, unknown> = {}) =>
+const deliver = (type: MessageType, orderId: string, extra: Record<string, unknown> = {}) =>
   deliverAll([replyOf(type, orderId, extra)]);
 
 const sent = async (orderId: string) =>

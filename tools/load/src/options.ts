@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import type { ArrivalProcess } from './schedule.js';
 
 /** What an order is meant to test; its payment token or its basket follows from it. */
-export const orderKinds = ['visa', 'decline', 'timeout', 'out-of-stock'] as const;
+export const orderKinds = ['visa', 'decline', 'timeout', 'out-of-stock', 'ship', 'no-carrier'] as const;
 export type OrderKind = (typeof orderKinds)[number];
 
 /** Traffic around the orders, as requests per order placed. */
@@ -13,7 +13,7 @@ export type OtherKind = (typeof otherKinds)[number];
 
 export type ArrivalKind = OrderKind | OtherKind;
 
-export const DEFAULT_ORDER_MIX = 'visa=85,decline=8,timeout=2,out-of-stock=5';
+export const DEFAULT_ORDER_MIX = 'visa=50,ship=35,decline=8,timeout=2,out-of-stock=4,no-carrier=1';
 export const DEFAULT_MIX = 'browse=2,product=3,my-orders=0.3,notifications=0.2,login=0.1,signup=0.05';
 
 export interface LoadOptions {
@@ -140,7 +140,9 @@ Usage: npm run load -w tools/load -- [options]      (or: make load LOAD_FLAGS=".
   --order-mix K=W,...     kinds of orders, shares of --rate                   LOAD_ORDER_MIX
                           (${DEFAULT_ORDER_MIX})
                           visa: tok_visa; decline: tok_decline; timeout: tok_timeout
-                          (the provider never answers); out-of-stock: products with tiny stock
+                          (the provider never answers); out-of-stock: products with tiny stock;
+                          ship: tok_visa through /api/v2 with an address; no-carrier: /api/v2
+                          with an address in Antarctica, which no carrier serves
   --mix K=W,...           other requests per order placed                     LOAD_MIX
                           (${DEFAULT_MIX})
                           browse: GET /products; product: GET /products/:id; my-orders: GET /orders;

@@ -68,7 +68,10 @@ export type FinalStatus = string;
 export function expectedFinal(kind: OrderKind, final: FinalStatus): boolean {
   switch (kind) {
     case 'visa':
+    case 'ship':
       return final === 'CONFIRMED';
+    case 'no-carrier':
+      return final === 'CANCELLED:SHIPPING_UNAVAILABLE';
     case 'decline':
       return final === 'CANCELLED:PAYMENT_DECLINED';
     case 'timeout':

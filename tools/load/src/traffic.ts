@@ -33,6 +33,20 @@ const PAYMENT_TOKENS: Record<OrderKind, string> = {
   decline: 'tok_decline',
   timeout: 'tok_timeout',
   'out-of-stock': 'tok_visa',
+  ship: 'tok_visa',
+  'no-carrier': 'tok_visa',
+};
+
+/** Where the orders that ship (/api/v2) go. */
+const ADDRESSES: Partial<Record<OrderKind, Record<string, string>>> = {
+  ship: { name: 'Load Customer', line1: '1 Test Street', city: 'Lyon', postalCode: '69001', country: 'FR' },
+  'no-carrier': {
+    name: 'Load Customer',
+    line1: 'Dome Fuji Station',
+    city: 'Dome Fuji',
+    postalCode: '0000',
+    country: 'AQ',
+  },
 };
 /** Access tokens live 15 minutes by default; sign in again well before. */
 const TOKEN_REFRESH_MS = 10 * 60_000;
@@ -186,6 +200,8 @@ export class ShopTraffic {
       case 'decline':
       case 'timeout':
       case 'out-of-stock':
+      case 'ship':
+      case 'no-carrier':
         return this.#order(kind);
       case 'browse':
         return this.#browse();
@@ -265,12 +281,22 @@ export class ShopTraffic {
     }
     this.stats.orderPlaced();
     const started = performance.now();
-    const placed = await this.http.call<OrderView>('order', 'POST', '/api/v1/orders', {
-      token: customer.token,
-      body: { items: this.#basket(kind), payment: { token: PAYMENT_TOKENS[kind] } },
-      headers: { 'idempotency-key': randomUUID() },
-      expect: [202],
-    });
+    const address = ADDRESSES[kind];
+    const placed = await this.http.call<OrderView>(
+      'order',
+      'POST',
+      address ? '/api/v2/orders' : '/api/v1/orders',
+      {
+        token: customer.token,
+        body: {
+          items: this.#basket(kind),
+          payment: { token: PAYMENT_TOKENS[kind] },
+          ...(address ? { shippingAddress: address } : {}),
+        },
+        headers: { 'idempotency-key': randomUUID() },
+        expect: [202],
+      },
+    );
     if (placed.status !== 202) {
       this.stats.orderRejected(placed.outcome);
       await this.#afterCall(customer, placed);

@@ -36,6 +36,18 @@ export interface Order {
   totalCents: number;
   currency: string;
   cancellationReason: string | null;
+  /** /api/v2 only. */
+  shippingAddress?: ShippingAddress | null;
+  shipment?: { status: 'SCHEDULED' | 'CANCELLED'; carrier: string; trackingId: string } | null;
+}
+
+export interface ShippingAddress {
+  name: string;
+  line1: string;
+  line2?: string;
+  city: string;
+  postalCode: string;
+  country: string;
 }
 
 export interface Product {
@@ -131,15 +143,18 @@ export class ShopClient {
    * with the same key when the gateway answers 502, 503 or 504 (the order may or
    * may not have been taken; the key makes the retry return the same order).
    */
+  /** Places an order through /api/v1, or through /api/v2 when it has a shipping address. */
   async placeOrder(
     items: { productId: string; quantity: number }[],
     token: string,
     key: string = randomUUID(),
+    shippingAddress?: ShippingAddress,
   ) {
     const attempts = 4;
+    const path = shippingAddress ? '/api/v2/orders' : '/api/v1/orders';
     for (let attempt = 1; ; attempt++) {
-      const response = await this.call<Order>('POST', '/api/v1/orders', {
-        body: { items, payment: { token } },
+      const response = await this.call<Order>('POST', path, {
+        body: { items, payment: { token }, ...(shippingAddress ? { shippingAddress } : {}) },
         headers: { 'idempotency-key': key },
       });
       if (![502, 503, 504].includes(response.status) || attempt === attempts) return response;
@@ -152,12 +167,12 @@ export class ShopClient {
    * Waits for the order's final state without polling: GET with `Prefer: wait=N` answers once the
    * order is final, or after N seconds (the server may cap N) with it still PENDING, and is asked again.
    */
-  async finalOrder(id: string): Promise<Order> {
+  async finalOrder(id: string, version: 'v1' | 'v2' = 'v1'): Promise<Order> {
     const deadline = Date.now() + this.config.orderTimeoutMs;
     let order: Order | undefined;
     while (Date.now() < deadline) {
       const wait = Math.max(1, Math.min(20, Math.ceil((deadline - Date.now()) / 1000)));
-      const response = await this.call<Order>('GET', `/api/v1/orders/${id}`, {
+      const response = await this.call<Order>('GET', `/api/${version}/orders/${id}`, {
         headers: { prefer: `wait=${wait}` },
       });
       if (response.status !== 200) throw new Error(`GET order ${id} answered ${response.status}`);

@@ -99,6 +99,95 @@ describe('when something goes wrong, the order is cancelled and nothing is kept'
   });
 });
 
+describe('orders that ship (/api/v2)', () => {
+  const address = {
+    name: 'Ada Lovelace',
+    line1: '12 St James Square',
+    city: 'London',
+    postalCode: 'SW1Y 4JH',
+    country: 'GB',
+  };
+
+  it('confirms with a scheduled shipment, and the notification gives its tracking number', async () => {
+    const customer = await ShopClient.signUp(config);
+    const product = await admin.createProduct(5);
+    const placed = await customer.placeOrder(
+      [{ productId: product.id, quantity: 1 }],
+      'tok_visa',
+      undefined,
+      address,
+    );
+    assert.equal(placed.status, 202);
+    const order = await customer.finalOrder(placed.body.id, 'v2');
+    assert.equal(order.status, 'CONFIRMED');
+    assert.deepEqual(order.shippingAddress, address);
+    assert.equal(order.shipment?.status, 'SCHEDULED');
+    assert.ok(order.shipment?.carrier && order.shipment.trackingId, 'a carrier and a tracking id');
+    assert.equal((await customer.product(product.id)).available, 4);
+    const confirmed = await customer.eventually('the confirmation with its tracking number', async () => {
+      const notes = await customer.call<{ items: { type: string; orderId: string | null }[] }>(
+        'GET',
+        '/api/v1/notifications',
+      );
+      return notes.body.items.find((n) => n.type === 'order.confirmed' && n.orderId === order.id);
+    });
+    assert.ok(confirmed);
+  });
+
+  it('an address in a country no carrier serves (AQ) cancels with SHIPPING_UNAVAILABLE and holds nothing', async () => {
+    const customer = await ShopClient.signUp(config);
+    const product = await admin.createProduct(5);
+    const placed = await customer.placeOrder(
+      [{ productId: product.id, quantity: 2 }],
+      'tok_visa',
+      undefined,
+      {
+        ...address,
+        country: 'AQ',
+      },
+    );
+    const order = await customer.finalOrder(placed.body.id, 'v2');
+    assert.equal(order.status, 'CANCELLED');
+    assert.equal(order.cancellationReason, 'SHIPPING_UNAVAILABLE');
+    assert.equal(order.shipment, null);
+    assert.equal((await customer.product(product.id)).available, 5);
+  });
+
+  it('a declined card with an address cancels with PAYMENT_DECLINED before any shipment', async () => {
+    const customer = await ShopClient.signUp(config);
+    const product = await admin.createProduct(5);
+    const placed = await customer.placeOrder(
+      [{ productId: product.id, quantity: 1 }],
+      'tok_decline',
+      undefined,
+      address,
+    );
+    const order = await customer.finalOrder(placed.body.id, 'v2');
+    assert.equal(order.status, 'CANCELLED');
+    assert.equal(order.cancellationReason, 'PAYMENT_DECLINED');
+    assert.equal(order.shipment, null);
+    assert.equal((await customer.product(product.id)).available, 5);
+  });
+
+  it('refuses an invalid address with a problem naming the field', async () => {
+    const customer = await ShopClient.signUp(config);
+    const product = await admin.createProduct(1);
+    const response = await customer.call('POST', '/api/v2/orders', {
+      body: {
+        items: [{ productId: product.id, quantity: 1 }],
+        payment: { token: 'tok_visa' },
+        shippingAddress: { ...address, country: 'Narnia' },
+      },
+      headers: { 'idempotency-key': randomUUID() },
+    });
+    const body = problem(response, 400);
+    assert.ok(
+      body.errors?.some((e) => e.path === 'body.shippingAddress.country'),
+      JSON.stringify(body.errors),
+    );
+  });
+});
+
 describe('concurrency', () => {
   it('50 concurrent orders for the last 10 units: exactly 10 CONFIRMED and the stock exactly 0', async () => {
     const product = await admin.createProduct(10, 500);

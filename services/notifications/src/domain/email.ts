@@ -29,6 +29,8 @@ export const cancellationSentences = {
     'Your payment was declined, so nothing was charged. You are welcome to order again with another card.',
   PAYMENT_UNAVAILABLE:
     'We could not reach our payment provider to take your payment, so nothing was charged. Please try again in a little while.',
+  SHIPPING_UNAVAILABLE:
+    'We cannot ship to the address you gave, so nothing was charged. You are welcome to order again with another address.',
   TIMEOUT:
     'We could not complete it in time, so we stopped it. Any amount held on your card will be released.',
   USER_DELETED: 'Your account was deleted, so the orders still in progress were cancelled with it.',
@@ -48,11 +50,18 @@ export function displayName(name: string | undefined): string | undefined {
   return clean.length > 80 ? `${clean.slice(0, 79)}…` : clean;
 }
 
+// Building an Intl.NumberFormat is costly (it was a notable share of this service's CPU); one per currency is kept.
+const moneyFormats = new Map<string, { format: Intl.NumberFormat; digits: number }>();
+
 /** An amount in the currency's minor units (ISO 4217: cents for EUR, whole yen for JPY), for people. */
 export function formatMoney(minorUnits: number, currency: string): string {
-  const format = new Intl.NumberFormat('en', { style: 'currency', currency });
-  const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
-  return format.format(minorUnits / 10 ** digits);
+  let money = moneyFormats.get(currency);
+  if (!money) {
+    const format = new Intl.NumberFormat('en', { style: 'currency', currency });
+    money = { format, digits: format.resolvedOptions().maximumFractionDigits ?? 2 };
+    if (moneyFormats.size < 200) moneyFormats.set(currency, money);
+  }
+  return money.format.format(minorUnits / 10 ** money.digits);
 }
 
 /** How an order is named in a subject line: the start of its id, enough to tell orders apart. */
@@ -97,6 +106,11 @@ export function renderEmail(event: NotifiedEvent, recipientName?: string): Email
           displayName(recipientName),
           `Thank you for your order. It is confirmed, and we are getting it ready.`,
           `Order: ${event.data.orderId}\nTotal: ${total}`,
+          ...(event.data.shipment
+            ? [
+                `It ships with ${event.data.shipment.carrier}: follow it with the tracking number ${event.data.shipment.trackingId}.`,
+              ]
+            : []),
         ),
       };
     }

@@ -1,5 +1,6 @@
 // Pricing a basket and the shape of an order to clients: pure functions.
 import { createHash } from 'node:crypto';
+import { cancellationReason, shippingAddress } from '@shop/contracts';
 import { z } from 'zod';
 
 export const orderLine = z.object({ productId: z.uuid(), quantity: z.int().min(1).max(1000) });
@@ -9,6 +10,10 @@ export const newOrder = z.object({
 });
 export type NewOrder = z.infer<typeof newOrder>;
 
+/** /api/v2: an order ships, so it names where to. */
+export const newOrderV2 = newOrder.extend({ shippingAddress });
+export type NewOrderV2 = z.infer<typeof newOrderV2>;
+
 export const orderView = z.object({
   id: z.uuid(),
   userId: z.uuid(),
@@ -16,13 +21,20 @@ export const orderView = z.object({
   items: z.array(orderLine.extend({ unitPriceCents: z.int() })),
   totalCents: z.int(),
   currency: z.string(),
-  cancellationReason: z
-    .enum(['OUT_OF_STOCK', 'PAYMENT_DECLINED', 'PAYMENT_UNAVAILABLE', 'TIMEOUT', 'USER_DELETED'])
-    .nullable(),
+  cancellationReason: cancellationReason.nullable(),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
-export type OrderView = z.infer<typeof orderView>;
+
+/** /api/v2's view: v1's fields, where the order goes and its shipment. */
+export const orderViewV2 = orderView.extend({
+  shippingAddress: shippingAddress.nullable(),
+  shipment: z
+    .object({ status: z.enum(['SCHEDULED', 'CANCELLED']), carrier: z.string(), trackingId: z.string() })
+    .nullable(),
+});
+/** An order as the store reads it: every field of v2 (v1's schema keeps its own). */
+export type OrderView = z.infer<typeof orderViewV2>;
 
 export interface CatalogProduct {
   id: string;

@@ -1,4 +1,7 @@
-// Placing and reading orders. Placing one is idempotent by the client's
+// Placing and reading orders, under /api/v1 and /api/v2 side by side: v2 orders
+// name a shipping address and show their shipment; v1 orders have none and
+// skip the saga's shipping step; either version reads any order in its own
+// shape. Placing one is idempotent by the client's
 // Idempotency-Key: a retry with the same body returns the order the first
 // request created, whatever became of it since. A client learns the outcome
 // without polling: `Prefer: wait=N` on GET /orders/:id answers once the order is
@@ -20,7 +23,15 @@ import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { Catalog } from '../catalog.js';
 import type { PrismaClient } from '../db.js';
-import { newOrder, type OrderView, orderView, priceBasket, requestHash } from '../domain/order.js';
+import {
+  newOrder,
+  newOrderV2,
+  type OrderView,
+  orderView,
+  orderViewV2,
+  priceBasket,
+  requestHash,
+} from '../domain/order.js';
 import { waitPreference } from '../domain/prefer.js';
 import { findByIdempotencyKey, findOrder, placeOrder } from '../order-store.js';
 import type { OrderWatch } from '../order-watch.js';
@@ -48,7 +59,21 @@ export interface OrderRouteDeps {
   maxWaitMs: number;
 }
 
+/** The API versions side by side: what each takes to place an order and how it shows one. */
+const versions = [
+  { prefix: '/api/v1', body: newOrder, view: orderView },
+  { prefix: '/api/v2', body: newOrderV2, view: orderViewV2 },
+] as const;
+
 export function orderRoutes(app: ShopServer, deps: OrderRouteDeps): void {
+  for (const version of versions) versionRoutes(app, deps, version);
+}
+
+function versionRoutes(
+  app: ShopServer,
+  deps: OrderRouteDeps,
+  { prefix, body: newOrderBody, view }: (typeof versions)[number],
+): void {
   const { database, prisma, catalog, saga, watch } = deps;
 
   async function replay(userId: string, key: string, hash: string): Promise<OrderView | undefined> {
@@ -73,15 +98,15 @@ export function orderRoutes(app: ShopServer, deps: OrderRouteDeps): void {
   }
 
   app.post(
-    '/api/v1/orders',
+    `${prefix}/orders`,
     {
       schema: {
         tags: ['orders'],
         summary:
           'Place an order; its saga runs asynchronously (wait for the outcome with GET /orders/:id and Prefer: wait=N, or GET /orders/:id/events)',
         headers: idempotencyHeader,
-        body: newOrder,
-        response: { 202: orderView },
+        body: newOrderBody,
+        response: { 202: view },
       },
     },
     async (request, reply) => {
@@ -113,6 +138,7 @@ export function orderRoutes(app: ShopServer, deps: OrderRouteDeps): void {
 
       const orderId = randomUUID();
       const traceparent = currentTraceparent();
+      const shippingAddress = 'shippingAddress' in request.body ? request.body.shippingAddress : null;
       const facts = {
         orderId,
         userId: user.id,
@@ -120,7 +146,9 @@ export function orderRoutes(app: ShopServer, deps: OrderRouteDeps): void {
         totalCents: priced.totalCents,
         currency: priced.currency,
         paymentToken: request.body.payment.token,
+        shippingAddress,
       };
+      const first = saga.begin(facts, traceparent);
       const placed = await placeOrder(
         database,
         {
@@ -132,12 +160,14 @@ export function orderRoutes(app: ShopServer, deps: OrderRouteDeps): void {
           totalCents: priced.totalCents,
           currency: priced.currency,
           paymentToken: request.body.payment.token,
-          stepDeadlineMs: saga.firstDeadline(),
+          sagaStep: first.step,
+          stepDeadlineMs: saga.firstDeadline(first.step),
           traceparent,
+          shippingAddress,
         },
-        saga.firstMessages(facts, traceparent),
+        first.messages,
       );
-      if (placed) return reply.code(202).header('location', `/api/v1/orders/${orderId}`).send(placed);
+      if (placed) return reply.code(202).header('location', `${prefix}/orders/${orderId}`).send(placed);
       // The key was used before (a retry), or at this very moment by a concurrent request.
       const earlier = await replay(user.id, key, hash);
       if (earlier) return replayed().send(earlier);
@@ -146,7 +176,7 @@ export function orderRoutes(app: ShopServer, deps: OrderRouteDeps): void {
   );
 
   app.get(
-    '/api/v1/orders/:id',
+    `${prefix}/orders/:id`,
     {
       schema: {
         tags: ['orders'],
@@ -154,7 +184,7 @@ export function orderRoutes(app: ShopServer, deps: OrderRouteDeps): void {
           'One of your orders. With `Prefer: wait=N` (seconds), a PENDING order is answered once it is final, or after N seconds (at most the server maximum) with its state then.',
         params: orderParams,
         headers: z.object({ prefer: z.string().max(200).optional() }),
-        response: { 200: orderView },
+        response: { 200: view },
       },
     },
     async (request, reply) => {
@@ -179,7 +209,7 @@ export function orderRoutes(app: ShopServer, deps: OrderRouteDeps): void {
   );
 
   app.get(
-    '/api/v1/orders/:id/events',
+    `${prefix}/orders/:id/events`,
     {
       schema: {
         tags: ['orders'],
@@ -235,13 +265,13 @@ export function orderRoutes(app: ShopServer, deps: OrderRouteDeps): void {
   );
 
   app.get(
-    '/api/v1/orders',
+    `${prefix}/orders`,
     {
       schema: {
         tags: ['orders'],
         summary: 'Your orders, newest first, a page at a time',
         querystring: pageQuery,
-        response: { 200: z.object({ items: z.array(orderView), nextCursor: z.string().nullable() }) },
+        response: { 200: z.object({ items: z.array(view), nextCursor: z.string().nullable() }) },
       },
     },
     async (request) => {
@@ -264,6 +294,8 @@ export function orderRoutes(app: ShopServer, deps: OrderRouteDeps): void {
           cancellationReason: o.cancellationReason,
           createdAt: o.createdAt.toISOString(),
           updatedAt: o.updatedAt.toISOString(),
+          shippingAddress: o.shippingAddress as OrderView['shippingAddress'],
+          shipment: o.shipment as OrderView['shipment'],
         })),
         nextCursor,
       };

@@ -1,49 +1,49 @@
 // How long each saga step may wait for its reply. Forward steps have one
-// deadline, after which the saga compensates; compensations are re-sent with
-// doubling waits and never abandoned. The forward deadlines are derived from
-// what a reply can legitimately take: a participant that crashed mid-step is
-// back once its Kafka session has expired and it has restarted, and payments
-// may then re-drive a provider call left by the crash before answering. A
-// deadline shorter than that would cancel orders that were only waiting out a
-// crash, so the configuration refuses one and names the variables.
+// deadline each, named in the saga's table (steps.ts), after which the saga
+// compensates; compensations are re-sent with doubling waits and never
+// abandoned. The forward deadlines are derived from what a reply can
+// legitimately take: a participant that crashed mid-step is back once its
+// Kafka session has expired and it has restarted, and payments may then
+// re-drive a provider call left by the crash before answering. A deadline
+// shorter than that would cancel orders that were only waiting out a crash, so
+// the configuration refuses one and names the variables.
 import { formatDuration } from '@shop/platform';
-import type { SagaStep } from './order-saga.js';
+import { type DeadlineVariable, orderSaga, orderSagaTable } from './steps.js';
 
 export interface SagaTimeouts {
-  reserveMs: number;
-  authorizeMs: number;
-  captureMs: number;
+  /** Each forward step's deadline, by its variable. */
+  forward: Record<DeadlineVariable, number>;
   compensationMs: number;
   compensationMaxMs: number;
 }
 
 /** What the deadlines are derived from (orders config). */
-export interface DeadlineInputs {
+export type DeadlineInputs = {
   KAFKA_SESSION_TIMEOUT: number;
   SAGA_PARTICIPANT_RESTART: number;
   PAYMENT_COMMAND_BUDGET: number;
   SAGA_DEADLINE_MARGIN: number;
-  SAGA_RESERVE_TIMEOUT?: number | undefined;
-  SAGA_AUTHORIZE_TIMEOUT?: number | undefined;
-  SAGA_CAPTURE_TIMEOUT?: number | undefined;
   SAGA_COMPENSATION_TIMEOUT: number;
   SAGA_COMPENSATION_MAX_BACKOFF: number;
-}
-
-type ForwardDeadline = 'SAGA_RESERVE_TIMEOUT' | 'SAGA_AUTHORIZE_TIMEOUT' | 'SAGA_CAPTURE_TIMEOUT';
+} & Partial<Record<DeadlineVariable, number | undefined>>;
 
 /** The least each forward step must wait, and the variables that make it up. */
 export function minimumDeadlines(
   env: DeadlineInputs,
-): Record<ForwardDeadline, { ms: number; formula: string }> {
+): Record<DeadlineVariable, { ms: number; formula: string }> {
   const crash = env.KAFKA_SESSION_TIMEOUT + env.SAGA_PARTICIPANT_RESTART;
-  const payment = crash + 2 * env.PAYMENT_COMMAND_BUDGET;
-  const paymentFormula = 'KAFKA_SESSION_TIMEOUT + SAGA_PARTICIPANT_RESTART + 2 × PAYMENT_COMMAND_BUDGET';
-  return {
-    SAGA_RESERVE_TIMEOUT: { ms: crash, formula: 'KAFKA_SESSION_TIMEOUT + SAGA_PARTICIPANT_RESTART' },
-    SAGA_AUTHORIZE_TIMEOUT: { ms: payment, formula: paymentFormula },
-    SAGA_CAPTURE_TIMEOUT: { ms: payment, formula: paymentFormula },
-  };
+  const minimums = {} as Record<DeadlineVariable, { ms: number; formula: string }>;
+  for (const step of orderSagaTable.steps) {
+    // Payments may have to re-drive a provider call a crash interrupted: two calls' worth.
+    minimums[step.deadline] =
+      step.target === 'payments'
+        ? {
+            ms: crash + 2 * env.PAYMENT_COMMAND_BUDGET,
+            formula: 'KAFKA_SESSION_TIMEOUT + SAGA_PARTICIPANT_RESTART + 2 × PAYMENT_COMMAND_BUDGET',
+          }
+        : { ms: crash, formula: 'KAFKA_SESSION_TIMEOUT + SAGA_PARTICIPANT_RESTART' };
+  }
+  return minimums;
 }
 
 export type DerivedTimeouts =
@@ -54,10 +54,14 @@ export type DerivedTimeouts =
 export function deriveTimeouts(env: DeadlineInputs): DerivedTimeouts {
   const minimum = minimumDeadlines(env);
   const problems: { variable: string; message: string }[] = [];
-  const pick = (variable: ForwardDeadline): number => {
+  const forward = {} as Record<DeadlineVariable, number>;
+  for (const variable of Object.keys(minimum) as DeadlineVariable[]) {
     const { ms, formula } = minimum[variable];
     const configured = env[variable];
-    if (configured === undefined) return ms + env.SAGA_DEADLINE_MARGIN;
+    if (configured === undefined) {
+      forward[variable] = ms + env.SAGA_DEADLINE_MARGIN;
+      continue;
+    }
     if (configured < ms) {
       problems.push({
         variable,
@@ -66,42 +70,44 @@ export function deriveTimeouts(env: DeadlineInputs): DerivedTimeouts {
           `cancelled while a participant is only recovering from a crash. Raise ${variable}, or lower those.`,
       });
     }
-    return configured;
+    forward[variable] = configured;
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  return {
+    ok: true,
+    timeouts: {
+      forward,
+      compensationMs: env.SAGA_COMPENSATION_TIMEOUT,
+      compensationMaxMs: env.SAGA_COMPENSATION_MAX_BACKOFF,
+    },
   };
-  const timeouts: SagaTimeouts = {
-    reserveMs: pick('SAGA_RESERVE_TIMEOUT'),
-    authorizeMs: pick('SAGA_AUTHORIZE_TIMEOUT'),
-    captureMs: pick('SAGA_CAPTURE_TIMEOUT'),
-    compensationMs: env.SAGA_COMPENSATION_TIMEOUT,
-    compensationMaxMs: env.SAGA_COMPENSATION_MAX_BACKOFF,
-  };
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, timeouts };
 }
 
 /** The deadline of `step` when its command has been sent `attempts` times (1 = first send). */
 export function deadlineFor(
-  step: SagaStep,
+  step: string,
   attempts: number,
   timeouts: SagaTimeouts,
   nowMs: number,
 ): number | null {
-  const ms = waitFor(step, attempts, timeouts);
-  return ms === null ? null : nowMs + ms;
+  const deadline = orderSaga.deadlineOf(step);
+  if (deadline === null) return null;
+  if (deadline === 'compensation') {
+    return (
+      nowMs + Math.min(timeouts.compensationMaxMs, timeouts.compensationMs * 2 ** Math.max(0, attempts - 1))
+    );
+  }
+  return nowMs + timeouts.forward[deadline];
 }
 
-function waitFor(step: SagaStep, attempts: number, t: SagaTimeouts): number | null {
-  switch (step) {
-    case 'RESERVING_STOCK':
-      return t.reserveMs;
-    case 'AUTHORIZING_PAYMENT':
-      return t.authorizeMs;
-    case 'CAPTURING_PAYMENT':
-      return t.captureMs;
-    case 'VOIDING_PAYMENT':
-    case 'REFUNDING_PAYMENT':
-    case 'RELEASING_STOCK':
-      return Math.min(t.compensationMaxMs, t.compensationMs * 2 ** Math.max(0, attempts - 1));
-    case 'DONE':
-      return null;
-  }
+/** Every forward step with the same deadline (tests, benchmarks). */
+export function uniformTimeouts(
+  forwardMs: number,
+  compensationMs = 5000,
+  compensationMaxMs = 60_000,
+): SagaTimeouts {
+  const forward = Object.fromEntries(
+    orderSagaTable.steps.map((step) => [step.deadline, forwardMs]),
+  ) as Record<DeadlineVariable, number>;
+  return { forward, compensationMs, compensationMaxMs };
 }

@@ -1,4 +1,5 @@
-// The saga orchestrator: the I/O around the pure state machine (order-saga.ts).
+// The saga orchestrator: the I/O around the pure state machine (engine.ts
+// running the table in steps.ts).
 // Inputs (participants' replies, overdue steps, cancellations) are applied in
 // batches inside one transaction: one statement locks the orders they concern
 // (in id order), the state machine decides each input in turn in memory, and
@@ -22,22 +23,15 @@ import {
 } from '@shop/platform';
 import { ORDER_STATUS_CHANNEL } from '../order-watch.js';
 import { deadlineFor, type SagaTimeouts } from './deadlines.js';
-import {
-  type CancellationReason,
-  decide,
-  type OrderFacts,
-  type Outgoing,
-  type ReplyType,
-  type SagaInput,
-  type SagaState,
-  type SagaStep,
-  start,
-} from './order-saga.js';
+import type { Outgoing, SagaInput, SagaState } from './engine.js';
+import { type CancellationReason, type OrderFacts, orderSaga, type RecordedShipment } from './steps.js';
+
+type State = SagaState<CancellationReason>;
 
 /** One input for one order, with the trace context its messages continue. */
 export interface SagaEvent {
   orderId: string;
-  input: SagaInput;
+  input: SagaInput<CancellationReason>;
   /** What moved the saga, for its history: a reply's type, "deadline" or "cancel:<reason>". */
   cause: string;
   traceparent: string | null;
@@ -46,8 +40,8 @@ export interface SagaEvent {
 interface LockedOrder {
   id: string;
   user_id: string;
-  status: SagaState['status'];
-  saga_step: SagaStep;
+  status: State['status'];
+  saga_step: string;
   cancellation_reason: CancellationReason | null;
   total_cents: number;
   currency: string;
@@ -56,25 +50,30 @@ interface LockedOrder {
   traceparent: string | null;
   created_ms: number;
   items: [string, number][];
+  shipping_address: OrderFacts['shippingAddress'];
+  shipment: RecordedShipment | null;
 }
 
 /** An order as the batch leaves it. */
 interface Working {
   facts: OrderFacts;
-  state: SagaState;
+  state: State;
   attempts: number;
   /** The new deadline, or 'keep' while no decision has moved it. */
   deadlineMs: number | null | 'keep';
   touched: boolean;
   traceparent: string | null;
   createdMs: number;
-  statusBefore: SagaState['status'];
+  statusBefore: State['status'];
+  /** What replies recorded on the order: its shipment (the `shipment` column). */
+  recorded: { shipment?: RecordedShipment };
+  recordedChanged: boolean;
 }
 
 const LOCK = {
   name: 'orders-saga-lock',
   text: `SELECT o.id, o.user_id, o.status, o.saga_step, o.cancellation_reason, o.total_cents, o.currency,
-                o.payment_token, o.step_attempts, o.traceparent,
+                o.payment_token, o.step_attempts, o.traceparent, o.shipping_address, o.shipment,
                 (extract(epoch FROM o.created_at) * 1000)::float8 AS created_ms,
                 (SELECT coalesce(json_agg(json_build_array(i.product_id, i.quantity) ORDER BY i.product_id), '[]')
                    FROM order_items i WHERE i.order_id = o.id) AS items
@@ -89,28 +88,17 @@ const WRITE = {
               SET status = u.status::order_status, saga_step = u.step::saga_step,
                   cancellation_reason = u.reason::cancellation_reason, step_attempts = u.attempts,
                   step_deadline = CASE WHEN u.keep THEN o.step_deadline ELSE to_timestamp(u.deadline_ms / 1000) END,
+                  shipment = CASE WHEN u.shipment_changed THEN u.shipment ELSE o.shipment END,
                   updated_at = now()
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::float8[], $7::bool[])
-                  AS u(id, status, step, reason, attempts, deadline_ms, keep)
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::float8[], $7::bool[],
+                         $13::jsonb[], $14::bool[])
+                  AS u(id, status, step, reason, attempts, deadline_ms, keep, shipment, shipment_changed)
             WHERE o.id = u.id),
          history AS (
            INSERT INTO saga_transitions (order_id, from_step, to_step, cause)
-           SELECT t.id, t.from_step::saga_step, t.to_step::saga_step, t.cause
-             FROM unnest($8::uuid[], $9::text[], $10::text[], $11::text[]) AS t(id, from_step, to_step, cause))
+           SELECT * FROM unnest($8::uuid[], $9::text[], $10::text[], $11::text[]))
          SELECT count(pg_notify('${ORDER_STATUS_CHANNEL}', f)) FROM unnest($12::text[]) AS f`,
 };
-
-export const REPLY_TYPES = [
-  'stock.reserved',
-  'stock.reservation-failed',
-  'stock.released',
-  'payment.authorized',
-  'payment.authorization-failed',
-  'payment.captured',
-  'payment.capture-failed',
-  'payment.voided',
-  'payment.refunded',
-] as const satisfies readonly ReplyType[];
 
 export class OrderSaga {
   readonly #transitions?: Counter;
@@ -148,18 +136,18 @@ export class OrderSaga {
     }
   }
 
-  /** The saga's first deadline, for the order row written by the caller. */
-  firstDeadline(nowMs = Date.now()): number {
-    return deadlineFor('RESERVING_STOCK', 1, this.timeouts, nowMs)!;
+  /** The deadline of a new order's first step, for the order row written by the caller. */
+  firstDeadline(step: string, nowMs = Date.now()): number {
+    return deadlineFor(step, 1, this.timeouts, nowMs)!;
   }
 
-  /** The first messages of a new order (order.created and its first command), for the transaction that creates it. */
-  firstMessages(
+  /** The first step of a new order and its messages (order.created and the step's command), for the transaction that creates it. */
+  begin(
     order: Omit<OrderFacts, 'items'> & {
       items: { productId: string; quantity: number; unitPriceCents: number }[];
     },
     traceparent: string | null,
-  ): Message[] {
+  ): { step: string; messages: Message[] } {
     const created = buildMessage(
       'order.created',
       order.orderId,
@@ -176,7 +164,11 @@ export class OrderSaga {
       },
       { source: 'orders', traceparent },
     );
-    return [created, ...this.#messages(order.orderId, start(order), traceparent)];
+    const first = orderSaga.start(order);
+    return {
+      step: first.state.step,
+      messages: [created, ...this.#messages(order.orderId, first.messages, traceparent)],
+    };
   }
 
   /**
@@ -190,7 +182,7 @@ export class OrderSaga {
       values: [[...new Set(events.map((e) => e.orderId))]],
     });
     const orders = new Map(rows.map((row) => [row.id, working(row)]));
-    const transitions: { id: string; from: SagaStep; to: SagaStep; cause: string }[] = [];
+    const transitions: { id: string; from: string; to: string; cause: string }[] = [];
     const outgoing: Message[] = [];
     const nowMs = Date.now();
 
@@ -204,7 +196,7 @@ export class OrderSaga {
         continue;
       }
       const before = order.state;
-      const decision = decide(before, event.input, order.facts);
+      const decision = orderSaga.decide(before, event.input, order.facts, order.recorded);
       const stepChanged = decision.state.step !== before.step;
       if (!stepChanged && decision.messages.length === 0) continue;
       order.touched = true;
@@ -215,6 +207,10 @@ export class OrderSaga {
           : null;
       if (stepChanged || decision.restartDeadline || deadline === null) order.deadlineMs = deadline;
       order.state = decision.state;
+      if (Object.keys(decision.records).length > 0) {
+        order.recorded = { ...order.recorded, ...decision.records };
+        order.recordedChanged = true;
+      }
       if (stepChanged)
         transitions.push({
           id: event.orderId,
@@ -245,6 +241,8 @@ export class OrderSaga {
         transitions.map((t) => t.to),
         transitions.map((t) => t.cause),
         finished.map(([id]) => id),
+        changed.map(([, o]) => (o.recorded.shipment ? JSON.stringify(o.recorded.shipment) : null)),
+        changed.map(([, o]) => o.recordedChanged),
       ],
     });
     await enqueue(tx, ...outgoing);
@@ -265,7 +263,7 @@ export class OrderSaga {
 
   /** The consumer's handling: participants' replies, and deleted users whose pending orders are cancelled. */
   handling(): MessageHandling {
-    const types: MessageType[] = [...REPLY_TYPES, 'user.deleted'];
+    const types: MessageType[] = [...orderSaga.replyTypes, 'user.deleted'];
     return {
       types,
       handle: async (messages, { tx, afterCommit, traceparent }) => {
@@ -292,7 +290,7 @@ export class OrderSaga {
           return [
             {
               orderId: data.orderId,
-              input: { kind: 'reply', type: message.type as ReplyType, data },
+              input: { kind: 'reply', type: message.type, data },
               cause: message.type,
               traceparent: traceparent(message),
             },
@@ -308,6 +306,12 @@ export class OrderSaga {
    * can sweep at once: each claims its orders with SKIP LOCKED and never waits for a row.
    */
   async sweep(database: Database, limit = 200): Promise<number> {
+    // Most sweeps find nothing: one read, without a transaction, says so.
+    const { rows: due } = await database.query({
+      name: 'orders-saga-any-overdue',
+      text: `SELECT 1 FROM orders WHERE status = 'PENDING' AND step_deadline <= now() LIMIT 1`,
+    });
+    if (due.length === 0) return 0;
     const effects: (() => unknown)[] = [];
     const applied = await database.transaction(async (tx) => {
       const { rows } = await tx.query<{ id: string }>({
@@ -340,6 +344,7 @@ function working(row: LockedOrder): Working {
       totalCents: row.total_cents,
       currency: row.currency.trim(),
       paymentToken: row.payment_token,
+      shippingAddress: row.shipping_address,
     },
     state: { step: row.saga_step, status: row.status, cancellationReason: row.cancellation_reason },
     attempts: row.step_attempts,
@@ -348,9 +353,10 @@ function working(row: LockedOrder): Working {
     traceparent: row.traceparent,
     createdMs: row.created_ms,
     statusBefore: row.status,
+    recorded: row.shipment ? { shipment: row.shipment } : {},
+    recordedChanged: false,
   };
 }
-
 /** Runs the sweep on an interval until stopped, at once again while it finds a full batch. */
 export class DeadlineSweeper {
   #timer: NodeJS.Timeout | undefined;
