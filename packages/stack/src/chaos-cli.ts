@@ -8,7 +8,8 @@ import type { ServiceName } from './services.js';
 const HELP = `make chaos: load through the gateway while services are killed -9, Kafka and Postgres restarted
 
 Runs the whole system on its own Postgres and Kafka (scripts/chaos-infra.sh,
-ports 25432 and 29092, data in .run/chaos), so it neither disturbs nor is
+ports 25432 and 29092, or CHAOS_PG_PORT, CHAOS_KAFKA_PORT and
+CHAOS_KAFKA_CONTROLLER_PORT; data in .run/chaos), so it neither disturbs nor is
 disturbed by \`make dev\` or the tests. For --duration, a random service is
 killed -9 every few seconds and started again; the broker is restarted at 30%
 and Postgres at 60%. Then the system settles and every invariant is checked.

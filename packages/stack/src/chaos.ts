@@ -35,11 +35,14 @@ export interface ChaosInfraSettings {
   kafkaControllerPort: number;
 }
 
+const portFromEnv = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+
+/** The ports can be moved with the variables scripts/chaos-infra.sh reads (a second checkout on one machine). */
 export const defaultChaosInfra: ChaosInfraSettings = {
   runDir: join(runDir, 'chaos'),
-  pgPort: 25432,
-  kafkaPort: 29092,
-  kafkaControllerPort: 29093,
+  pgPort: portFromEnv('CHAOS_PG_PORT', 25432),
+  kafkaPort: portFromEnv('CHAOS_KAFKA_PORT', 29092),
+  kafkaControllerPort: portFromEnv('CHAOS_KAFKA_CONTROLLER_PORT', 29093),
 };
 
 /** The services a chaos run kills: all but the payment provider, which stands for a third party. */
