@@ -105,6 +105,11 @@ COPY --from=prod-deps /prod/payments/ /app/
 COPY --from=build /out/payments/ /app/
 WORKDIR /app/services/payments
 
+FROM instrumented AS shipping
+COPY --from=prod-deps /prod/shipping/ /app/
+COPY --from=build /out/shipping/ /app/
+WORKDIR /app/services/shipping
+
 FROM instrumented AS orders
 COPY --from=prod-deps /prod/orders/ /app/
 COPY --from=build /out/orders/ /app/

@@ -1,7 +1,9 @@
 // The gateway's environment: the platform's service and Kafka variables, where
 // the upstreams are, how user tokens are checked, and the edge limits.
+import { type ServiceName, system } from '@shop/contracts';
 import { duration, flags, kafkaEnv, serviceEnv } from '@shop/platform';
 import { z } from 'zod';
+import { UPSTREAMS, type Upstream } from './routes.js';
 
 const url = z.url({ protocol: /^https?$/ });
 const positiveInt = z.coerce.number().int().positive();
@@ -15,14 +17,28 @@ const list = z
       .filter(Boolean),
   );
 
+type UpstreamUrlVariable = (typeof system.gateway.calls)[keyof typeof system.gateway.calls];
+
+const upstreamUrls = Object.fromEntries(
+  Object.entries(system.gateway.calls).map(([upstream, variable]) => [
+    variable,
+    url.default(`http://127.0.0.1:${system[upstream as ServiceName].port}`),
+  ]),
+) as Record<UpstreamUrlVariable, z.ZodDefault<typeof url>>;
+
+/** The base URL of each upstream, from its variable. */
+export function upstreamUrlsOf(config: GatewayConfig): Record<Upstream, string> {
+  return Object.fromEntries(
+    UPSTREAMS.map((upstream) => [upstream, config[system.gateway.calls[upstream]]]),
+  ) as Record<Upstream, string>;
+}
+
 export const gatewayEnv = serviceEnv.extend(kafkaEnv.shape).extend({
   /** Smaller than the services' default: the gateway is where abuse is turned away. */
   BODY_LIMIT_BYTES: positiveInt.default(65_536),
 
-  USERS_URL: url.default('http://127.0.0.1:8081'),
-  INVENTORY_URL: url.default('http://127.0.0.1:8082'),
-  ORDERS_URL: url.default('http://127.0.0.1:8084'),
-  NOTIFICATIONS_URL: url.default('http://127.0.0.1:8085'),
+  /** Where each upstream is: USERS_URL, INVENTORY_URL, ... (packages/contracts' system.ts), local defaults. */
+  ...upstreamUrls,
   /** Where the users service publishes its signing keys; defaults to `<USERS_URL>/.well-known/jwks.json`. */
   JWKS_URL: url.optional(),
   /** A JWKS fetch is not repeated within this time, even for an unknown key id. */

@@ -4,7 +4,7 @@
 import { createLogger, failStartup, loadConfig, runService } from '@shop/platform';
 import { createRemoteJWKSet } from 'jose';
 import { buildApp } from './app.js';
-import { gatewayEnv } from './config.js';
+import { gatewayEnv, upstreamUrlsOf } from './config.js';
 import { DenyList } from './deny-list.js';
 import { DenyListFeed } from './deny-list-feed.js';
 
@@ -25,12 +25,7 @@ try {
 
   const app = buildApp({
     logger,
-    upstreams: {
-      users: config.USERS_URL,
-      inventory: config.INVENTORY_URL,
-      orders: config.ORDERS_URL,
-      notifications: config.NOTIFICATIONS_URL,
-    },
+    upstreams: upstreamUrlsOf(config),
     jwks,
     accessTokenIssuer: config.ACCESS_TOKEN_ISSUER,
     accessTokenAudience: config.ACCESS_TOKEN_AUDIENCE,

@@ -2,19 +2,14 @@
 // requests are served without a signed-in user. Pure, so the policy can be read
 // (and tested) in one place.
 
-/** The services behind the gateway; each name is also the audience of its service tokens. */
-export const UPSTREAMS = ['users', 'inventory', 'orders', 'notifications'] as const;
-export type Upstream = (typeof UPSTREAMS)[number];
+import { type GatewayUpstream, gatewayRoutes, gatewayUpstreams } from '@shop/contracts';
+
+/** The services behind the gateway (packages/contracts' system.ts); each name is also the audience of its service tokens. */
+export const UPSTREAMS = gatewayUpstreams;
+export type Upstream = GatewayUpstream;
 
 /** Prefixes are forwarded unchanged: the services serve the same `/api/v1/...` and `/api/v2/...` paths. */
-export const ROUTES: readonly { prefix: string; upstream: Upstream }[] = [
-  { prefix: '/api/v1/auth', upstream: 'users' },
-  { prefix: '/api/v1/users', upstream: 'users' },
-  { prefix: '/api/v1/products', upstream: 'inventory' },
-  { prefix: '/api/v1/orders', upstream: 'orders' },
-  { prefix: '/api/v2/orders', upstream: 'orders' },
-  { prefix: '/api/v1/notifications', upstream: 'notifications' },
-];
+export const ROUTES = gatewayRoutes;
 
 export function prefixesOf(upstream: Upstream): string[] {
   return ROUTES.filter((route) => route.upstream === upstream).map((route) => route.prefix);

@@ -58,7 +58,7 @@ async function startGatewayWithFeed() {
   const denyList = new DenyList(TOKEN_LIFETIME_MS);
   const gateway = await startGateway({
     jwks: createRemoteJWKSet(jwks.jwksUrl),
-    upstreams: { users, inventory, orders, notifications: orders },
+    upstreams: { users, inventory, orders, notifications: orders, shipping: orders },
     denyList,
   });
   const feed = new DenyListFeed({

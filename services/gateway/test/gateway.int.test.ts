@@ -43,6 +43,7 @@ beforeAll(async () => {
       orders: orders.url,
       // Nothing listens there: the "service is down" case.
       notifications: await closedPortUrl(),
+      shipping: await closedPortUrl(),
     },
     corsOrigins: ['https://shop.example'],
     bodyLimit: 1024,

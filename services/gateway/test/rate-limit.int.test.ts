@@ -30,7 +30,7 @@ beforeAll(async () => {
     await startUpstream('orders', ['/api/v1/orders']),
   ];
   const [users, inventory, orders] = upstreams.map((upstream) => upstream.url) as [string, string, string];
-  upstreamUrls = { users, inventory, orders, notifications: orders };
+  upstreamUrls = { users, inventory, orders, notifications: orders, shipping: orders };
   gateway = await startGateway({
     jwks: createRemoteJWKSet(jwks.jwksUrl),
     upstreams: upstreamUrls,

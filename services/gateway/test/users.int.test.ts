@@ -28,6 +28,7 @@ beforeAll(async () => {
       inventory: inventory.url,
       orders: inventory.url,
       notifications: inventory.url,
+      shipping: inventory.url,
     },
   });
 });

@@ -124,6 +124,15 @@ describe('orders that ship (/api/v2)', () => {
     assert.equal(order.shipment?.status, 'SCHEDULED');
     assert.ok(order.shipment?.carrier && order.shipment.trackingId, 'a carrier and a tracking id');
     assert.equal((await customer.product(product.id)).available, 4);
+    // Support sees the same shipment in the shipping service; a customer may not look.
+    const shipment = await admin.call<{ status: string; trackingId: string }>(
+      'GET',
+      `/api/v1/shipments/${order.id}`,
+    );
+    assert.equal(shipment.status, 200);
+    assert.equal(shipment.body.status, 'SCHEDULED');
+    assert.equal(shipment.body.trackingId, order.shipment.trackingId);
+    assert.equal((await customer.call('GET', `/api/v1/shipments/${order.id}`)).status, 403);
     const confirmed = await customer.eventually('the confirmation with its tracking number', async () => {
       const notes = await customer.call<{ items: { type: string; orderId: string | null }[] }>(
         'GET',
