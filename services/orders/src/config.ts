@@ -20,7 +20,12 @@ const ordersFields = serviceEnv
      * Part of every forward deadline (saga/deadlines.ts).
      */
     SAGA_PARTICIPANT_RESTART: duration.prefault('10s'),
-    /** Added to each forward deadline's minimum when the deadline itself is not set. */
+    /**
+     * How many crashes of one participant in a row a default deadline waits out: a service killed
+     * again while it recovers should delay its orders, not cancel them. At least 1 (the minimum).
+     */
+    SAGA_CRASHES_TOLERATED: z.coerce.number().int().min(1).max(10).default(2),
+    /** Added to each forward deadline when the deadline itself is not set. */
     SAGA_DEADLINE_MARGIN: duration.prefault('5s'),
     /** First wait before a compensation is sent again; it doubles up to SAGA_COMPENSATION_MAX_BACKOFF. */
     SAGA_COMPENSATION_TIMEOUT: duration.prefault('5s'),

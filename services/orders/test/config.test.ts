@@ -14,13 +14,14 @@ const base = {
 describe('the saga deadlines', () => {
   it('are derived from the Kafka session, a participant restart and the payment budget', () => {
     const config = loadConfig(ordersEnv, base);
-    // 6 s session + 10 s restart (+ 2 × 5 s payment budget for payments' steps) + 5 s margin.
+    // 6 s session + 10 s restart (+ 2 × 5 s payment budget for payments' steps), once more for a
+    // second crash in a row, + 5 s margin.
     expect(config.sagaTimeouts).toEqual({
       forward: {
-        SAGA_RESERVE_TIMEOUT: 21_000,
-        SAGA_AUTHORIZE_TIMEOUT: 31_000,
-        SAGA_SCHEDULE_TIMEOUT: 21_000,
-        SAGA_CAPTURE_TIMEOUT: 31_000,
+        SAGA_RESERVE_TIMEOUT: 37_000,
+        SAGA_AUTHORIZE_TIMEOUT: 47_000,
+        SAGA_SCHEDULE_TIMEOUT: 37_000,
+        SAGA_CAPTURE_TIMEOUT: 47_000,
       },
       compensationMs: 5000,
       compensationMaxMs: 60_000,
@@ -30,6 +31,7 @@ describe('the saga deadlines', () => {
       KAFKA_SESSION_TIMEOUT: '10s',
       PAYMENT_COMMAND_BUDGET: '8s',
       SAGA_DEADLINE_MARGIN: '0s',
+      SAGA_CRASHES_TOLERATED: '1',
     });
     expect(moved.sagaTimeouts.forward).toMatchObject({
       SAGA_RESERVE_TIMEOUT: 20_000,

@@ -22,6 +22,7 @@ export type DeadlineInputs = {
   KAFKA_SESSION_TIMEOUT: number;
   SAGA_PARTICIPANT_RESTART: number;
   PAYMENT_COMMAND_BUDGET: number;
+  SAGA_CRASHES_TOLERATED: number;
   SAGA_DEADLINE_MARGIN: number;
   SAGA_COMPENSATION_TIMEOUT: number;
   SAGA_COMPENSATION_MAX_BACKOFF: number;
@@ -50,7 +51,11 @@ export type DerivedTimeouts =
   | { ok: true; timeouts: SagaTimeouts }
   | { ok: false; problems: { variable: string; message: string }[] };
 
-/** Each forward deadline as configured, or its minimum plus SAGA_DEADLINE_MARGIN; refuses one below its minimum. */
+/**
+ * Each forward deadline as configured, or by default its minimum, plus one more crash for each
+ * one tolerated beyond the first (a participant killed again while it was recovering), plus
+ * SAGA_DEADLINE_MARGIN. Refuses a configured deadline below its minimum.
+ */
 export function deriveTimeouts(env: DeadlineInputs): DerivedTimeouts {
   const minimum = minimumDeadlines(env);
   const problems: { variable: string; message: string }[] = [];
@@ -59,7 +64,9 @@ export function deriveTimeouts(env: DeadlineInputs): DerivedTimeouts {
     const { ms, formula } = minimum[variable];
     const configured = env[variable];
     if (configured === undefined) {
-      forward[variable] = ms + env.SAGA_DEADLINE_MARGIN;
+      const moreCrashes =
+        (env.SAGA_CRASHES_TOLERATED - 1) * (env.KAFKA_SESSION_TIMEOUT + env.SAGA_PARTICIPANT_RESTART);
+      forward[variable] = ms + moreCrashes + env.SAGA_DEADLINE_MARGIN;
       continue;
     }
     if (configured < ms) {
