@@ -84,7 +84,9 @@ export interface ChaosOutcomes {
   approvable: number;
   /** Of those, how many were cancelled because a step's deadline passed. */
   approvableTimedOut: number;
-  /** Up to five of those, each with its saga history (step changes, seconds after the order was placed). */
+  /** Every order cancelled by TIMEOUT (good card or not), by the step whose deadline passed. */
+  timedOutAt: Record<string, number>;
+  /** Up to five of the approvable ones, each with its saga history (step changes, seconds after the order was placed). */
   timedOutHistories: string[];
   /** Seconds from accepted (the order row's creation) to final (its last update), over every finished order. */
   acceptedToFinal: { n: number; p50: number; p99: number; max: number };
@@ -153,9 +155,18 @@ async function orderOutcomes(ordersUrl: string, accepted: Map<string, string>): 
         WHERE t.order_id = ANY($1::uuid[]) GROUP BY t.order_id`,
       [timedOut.slice(0, 5).map((r) => r.id)],
     );
+    const { rows: deadlines } = await client.query<{ step: string; n: number }>(
+      // An order's first deadline is the forward step that gave up; later ones re-send compensations.
+      `SELECT step, count(*)::int AS n FROM (
+         SELECT DISTINCT ON (order_id) from_step AS step FROM saga_transitions
+          WHERE cause = 'deadline' AND order_id = ANY($1::uuid[]) ORDER BY order_id, id) first
+        GROUP BY step ORDER BY n DESC`,
+      [rows.filter((r) => r.reason === 'TIMEOUT').map((r) => r.id)],
+    );
     return {
       approvable: approvable.length,
       approvableTimedOut: timedOut.length,
+      timedOutAt: Object.fromEntries(deadlines.map((d) => [d.step, d.n])),
       timedOutHistories: history.map((h) => `${h.id}: ${h.steps}`),
       acceptedToFinal: {
         n: finished.length,
@@ -534,6 +545,13 @@ export function formatChaosReport(report: ChaosReport): string {
       .map(([reason, n]) => `${reason} ×${n}`)
       .join(', ')}), unfinished ${o.unfinished}`,
     `  outcomes   ${report.outcomes.approvableTimedOut} of ${report.outcomes.approvable} orders with a good card and stock cancelled by TIMEOUT; accepted → final p50 ${report.outcomes.acceptedToFinal.p50}s, p99 ${report.outcomes.acceptedToFinal.p99}s, max ${report.outcomes.acceptedToFinal.max}s`,
+    ...(Object.keys(report.outcomes.timedOutAt).length > 0
+      ? [
+          `             deadlines passed (every TIMEOUT order): ${Object.entries(report.outcomes.timedOutAt)
+            .map(([step, n]) => `${step} ×${n}`)
+            .join(', ')}`,
+        ]
+      : []),
     ...report.outcomes.timedOutHistories.map((h) => `             timed out: ${h}`),
     `  recovery   after a kill -9 of a consumer (${CONSUMERS.join(', ')}), ready again with its partitions: p50 ${report.consumerRecovery.p50}s, max ${report.consumerRecovery.max}s over ${report.consumerRecovery.n} kills (the deliberate downtime, --down, included)`,
     `  settled    in ${report.settleS}s`,
