@@ -75,6 +75,8 @@ export interface OrdersReport {
   setup: Record<string, unknown>;
   steps: StepResult[];
   maxSustainedPerSecond: number;
+  /** The shop's cost per second doing nothing, after the warm-up (same fields, per second instead of per order). */
+  idle?: OrderCost;
   latencyRuns: StepResult[];
   memory: MemoryResult[];
   pgbench: { tps: number; clients: number; scale: number; seconds: number; latencyMs: number } | undefined;
@@ -86,6 +88,8 @@ export interface OrdersReport {
 
 const PRODUCTS = 8;
 const CUSTOMERS = 40;
+/** How long the shop is measured doing nothing, after the warm-up. */
+const IDLE_SECONDS = 10;
 
 export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersReport> {
   const { say } = options;
@@ -181,6 +185,16 @@ export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersRep
     say('orders: warming up at 5 orders/s for 10 s');
     await run(5, 10);
     await drained();
+    // What the shop costs doing nothing (consumers fetching, heartbeats, relays and sweepers
+    // polling): the part of a step's cost per order that does not shrink with the rate.
+    const quietBefore = await costs();
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
+    const idleCost = costPerOrder(quietBefore, await costs(), IDLE_SECONDS);
+    say(
+      `orders: idle CPU ${idleCost.nodeMs} ms/s in Node (${Object.entries(idleCost.nodeMsByService)
+        .map(([n, ms]) => `${n} ${ms}`)
+        .join(', ')}), Postgres ${idleCost.postgresMs}, Kafka ${idleCost.kafkaMs}`,
+    );
     monitor.resetPeaks();
     monitor.start();
 
@@ -246,6 +260,7 @@ export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersRep
       },
       steps,
       maxSustainedPerSecond,
+      idle: idleCost,
       latencyRuns,
       memory,
       pgbench,

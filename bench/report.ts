@@ -378,9 +378,23 @@ function previousLines(o: OrdersReport & Envelope, before: (OrdersReport & Envel
   ];
 }
 
+/** What the shop costs doing nothing: the share of a step's cost per order that does not shrink with the rate. */
+function idleLines(o: OrdersReport): string[] {
+  const idle = o.idle;
+  if (!idle) return [];
+  const services = Object.entries(idle.nodeMsByService)
+    .map(([name, ms]) => `${name} ${n(ms)}`)
+    .join(', ');
+  return [
+    `Doing nothing, after the warm-up: **${n(idle.nodeMs)} ms of Node CPU per second** (${services}), Postgres ${n(idle.postgresMs)} ms/s, Kafka ${n(idle.kafkaMs)} ms/s, ` +
+      `${n(idle.commits)} transactions/s. At R orders/s that adds ${n(idle.nodeMs)}/R ms of Node CPU to every order (${n(idle.nodeMs / 10)} ms at 10/s, ${n(idle.nodeMs / 100)} ms at 100/s).`,
+    '',
+  ];
+}
+
 function ordersSection(o: OrdersReport & Envelope, before?: OrdersReport & Envelope): string {
   const header = [
-    '| offered/s | placed | confirmed/s | errors | 202 p50 / p99 ms | CONFIRMED p50 / p99 / max ms | CPU ms per confirmed order: Node / Postgres / Kafka | commits / WAL flushes per order | step |',
+    '| offered/s | placed | confirmed/s | errors | 202 p50 / p99 ms | CONFIRMED p50 / p99 / max ms | CPU ms per confirmed order: Node / Postgres / Kafka | transactions (read-only ones too) / WAL flushes (fsyncs) per order | step |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   return [
@@ -396,6 +410,7 @@ function ordersSection(o: OrdersReport & Envelope, before?: OrdersReport & Envel
     ...header,
     ...o.steps.map(stepRow),
     '',
+    ...idleLines(o),
     'Latency runs (POST /orders → CONFIRMED):',
     '',
     ...header,
