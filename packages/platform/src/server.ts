@@ -87,8 +87,10 @@ export function createServer(options: ServerOptions) {
     registers: [app.metrics],
   });
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Hooks below take callbacks, not promises: every request runs them.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
 
   // Before any route's schema: a NUL would pass zod and then fail in Postgres (nul-guard.ts).
@@ -107,26 +109,30 @@ export function createServer(options: ServerOptions) {
 
   // While stopping, in-flight responses close their connection, so a keep-alive
   // client cannot hold the server open past its last response.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (app.readiness.shuttingDown) reply.header('connection', 'close');
+    done(null, payload);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
+    const elapsedMs = reply.elapsedTime;
     httpDuration.observe(
       { method: request.method, route, status_code: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
+      elapsedMs / 1000,
     );
-    if (quiet.test(request.url)) return;
-    request.log.info(
-      {
-        method: request.method,
-        url: request.url,
-        status: reply.statusCode,
-        durationMs: Math.round(reply.elapsedTime * 10) / 10,
-      },
-      'request completed',
-    );
+    if (!quiet.test(request.url)) {
+      request.log.info(
+        {
+          method: request.method,
+          url: request.url,
+          status: reply.statusCode,
+          durationMs: Math.round(elapsedMs * 10) / 10,
+        },
+        'request completed',
+      );
+    }
+    done();
   });
 
   app.setNotFoundHandler((request, reply) => {
