@@ -36,14 +36,18 @@ export class AccessTokens {
     this.#options = { clockToleranceSeconds: 5, cacheSize: 20_000, now: Date.now, ...options };
   }
 
-  async verify(token: string): Promise<Verification> {
-    const { now } = this.#options;
+  /** The answer for a token verified before, without waiting; undefined for a token not seen yet. */
+  known(token: string): Verification | undefined {
     const cached = this.#verified.get(token);
-    if (cached) {
-      if (cached.expiresAt > now()) return { ok: true, user: cached.user };
-      this.#verified.delete(token);
-      return { ok: false, failure: 'expired' };
-    }
+    if (!cached) return undefined;
+    if (cached.expiresAt > this.#options.now()) return { ok: true, user: cached.user };
+    this.#verified.delete(token);
+    return { ok: false, failure: 'expired' };
+  }
+
+  async verify(token: string): Promise<Verification> {
+    const known = this.known(token);
+    if (known) return known;
     const { jwks, issuer, audience, clockToleranceSeconds } = this.#options;
     try {
       const { payload } = await jwtVerify(token, jwks, {

@@ -185,12 +185,12 @@ export function buildApp(deps: GatewayDeps) {
   });
   app.register(proxyRoutes, {
     pools,
-    upstreamUrls: deps.upstreams,
     accessTokens,
     denyList,
     credentials: new UpstreamCredentials(new ServiceTokens('gateway', deps.serviceTokenSecrets)),
     clientIpOf,
     metrics: app.metrics,
+    closing: () => app.readiness.shuttingDown,
   });
 
   return app;

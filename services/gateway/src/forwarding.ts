@@ -5,6 +5,7 @@
 // minus the hop-by-hop ones. Upstream failures become problems, never an empty
 // or HTML error.
 import { Problem } from '@shop/platform';
+import { pathOf } from './routes.js';
 
 type Headers = Record<string, string | string[] | number | undefined>;
 
@@ -76,6 +77,23 @@ export function clientResponseHeaders<H extends Headers>(headers: H): H {
   return headers;
 }
 
+/**
+ * True when the path, decoded as a service's router would decode it, has a
+ * `..` segment (a way out of the prefix the request was routed by), or cannot
+ * be decoded at all.
+ */
+export function leavesPrefix(url: string): boolean {
+  const path = pathOf(url);
+  if (!/[.%\\]/.test(path)) return false;
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return true;
+  }
+  return decoded.replaceAll('\\', '/').split('/').includes('..');
+}
+
 export type UpstreamFailure = 'unavailable' | 'timeout' | 'bad-gateway';
 
 const UNAVAILABLE = new Set([
@@ -86,11 +104,7 @@ const UNAVAILABLE = new Set([
   'ENETUNREACH',
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
-const TIMEOUT = new Set([
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'FST_REPLY_FROM_GATEWAY_TIMEOUT',
-]);
+const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 function codesOf(error: unknown): string[] {
   const codes: string[] = [];
@@ -103,7 +117,7 @@ function codesOf(error: unknown): string[] {
   return codes;
 }
 
-/** Classifies an error from @fastify/reply-from (its own errors wrap undici's in `cause`). */
+/** Classifies an error of the forwarding (undici's, or one wrapping it in `cause`). */
 export function upstreamFailure(error: unknown): UpstreamFailure {
   const codes = codesOf(error);
   if (codes.some((code) => UNAVAILABLE.has(code))) return 'unavailable';

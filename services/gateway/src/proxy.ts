@@ -1,26 +1,19 @@
 // The proxied API: per request, who is calling (the access token), whether
 // they may (public route or signed in, not deleted), and the forwarding itself
-// through @fastify/http-proxy on keep-alive undici pools, with the client's
-// credentials swapped for a service token.
+// (forward.ts) on keep-alive undici pools, with the client's credentials
+// swapped for a service token.
 //
-// @fastify/http-proxy normally registers catch-all content-type parsers that
-// hand the raw stream on, which would bypass the body limit and accept any
-// media type. Here the scope accepts only application/json, read as a Buffer
-// under the body limit (so 413 and 415 come from Fastify as problems) and
-// forwarded byte for byte, never parsed.
-import httpProxy from '@fastify/http-proxy';
-import { type ActingUser, Counter, Problem, type Registry } from '@shop/platform';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+// The scope accepts only application/json bodies, read as a Buffer under the
+// body limit (so 413 and 415 come from Fastify as problems) and forwarded byte
+// for byte, never parsed.
+import { type ActingUser, Counter, Problem, problems, type Registry } from '@shop/platform';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'undici';
-import type { AccessTokens, AuthFailure } from './access-tokens.js';
+import type { AccessTokens, AuthFailure, Verification } from './access-tokens.js';
 import { bearerToken } from './access-tokens.js';
 import type { DenyList } from './deny-list.js';
-import {
-  clientResponseHeaders,
-  upstreamFailure,
-  upstreamProblem,
-  upstreamRequestHeaders,
-} from './forwarding.js';
+import { forward } from './forward.js';
+import { leavesPrefix, upstreamFailure, upstreamProblem, upstreamRequestHeaders } from './forwarding.js';
 import { policyFor, ROUTES, type RoutePolicy, type Upstream } from './routes.js';
 import type { UpstreamCredentials } from './upstream-credentials.js';
 
@@ -39,13 +32,17 @@ declare module 'fastify' {
 
 export interface ProxyOptions {
   pools: Record<Upstream, Pool>;
-  upstreamUrls: Record<Upstream, string>;
   accessTokens: AccessTokens;
   denyList: DenyList;
   credentials: UpstreamCredentials;
   clientIpOf: (request: Pick<FastifyRequest, 'ip' | 'headers'>) => string;
   metrics: Registry;
+  /** True once the server is stopping. */
+  closing: () => boolean;
 }
+
+/** What @fastify/http-proxy served: every method a client of the API sends. */
+const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
 
 const REALM = 'Bearer realm="shop"';
 
@@ -103,22 +100,33 @@ export async function proxyRoutes(scope: FastifyInstance, options: ProxyOptions)
 
   // Who is calling. Never refuses by itself: the rate limit (a route hook, so
   // it runs after this) keys on the user, and refusing comes after it, so even
-  // requests with bad tokens count against the client's limit.
-  scope.addHook('onRequest', async (request) => {
+  // requests with bad tokens count against the client's limit. A token seen
+  // before is answered from memory without a promise (every request runs this).
+  const identify = (request: FastifyRequest, verification: Verification) => {
+    if (!verification.ok) request.authFailure = verification.failure;
+    else if (denyList.has(verification.user.id)) request.authFailure = 'revoked';
+    else request.gatewayUser = verification.user;
+  };
+  scope.addHook('onRequest', (request, _reply, done) => {
     request.routePolicy = policyFor(request.method, request.url);
     const token = bearerToken(request.headers.authorization);
     if (token === null) {
       request.authFailure = 'missing';
-      return;
+      return done();
     }
     if (token === undefined) {
       request.authFailure = 'malformed';
-      return;
+      return done();
     }
-    const verification = await accessTokens.verify(token);
-    if (!verification.ok) request.authFailure = verification.failure;
-    else if (denyList.has(verification.user.id)) request.authFailure = 'revoked';
-    else request.gatewayUser = verification.user;
+    const known = accessTokens.known(token);
+    if (known) {
+      identify(request, known);
+      return done();
+    }
+    accessTokens.verify(token).then((verification) => {
+      identify(request, verification);
+      done();
+    }, done);
   });
 
   // Before the body is read: a request that will be refused is not worth reading.
@@ -131,54 +139,47 @@ export async function proxyRoutes(scope: FastifyInstance, options: ProxyOptions)
 
   for (const route of ROUTES) {
     const upstream = route.upstream;
-    const onError = (reply: { send: (payload: unknown) => unknown }, { error }: { error: Error }) => {
+    const pool = options.pools[upstream];
+    const fail = (reply: FastifyReply) => (error: Error) => {
       const failure = upstreamFailure(error);
       upstreamErrors.inc({ upstream, failure });
       reply.send(upstreamProblem(upstream, failure));
     };
-    await scope.register(httpProxy, {
-      upstream: options.upstreamUrls[upstream],
-      prefix: route.prefix,
-      rewritePrefix: route.prefix,
-      undici: options.pools[upstream],
-      proxyPayloads: false,
-      disableRequestLogging: true,
-      internalRewriteLocationHeader: false,
-      // Mint (or reuse) the service token while async work is still allowed;
-      // the header rewrite below is synchronous.
-      preHandler: (request, _reply, done) => {
-        const user = request.gatewayUser;
-        const ready = credentials.peek(upstream, user);
-        if (ready) {
-          request.upstreamAuthorization = ready;
-          return done();
-        }
-        credentials.mint(upstream, user).then((header) => {
-          request.upstreamAuthorization = header;
-          done();
-        }, done);
-      },
-      handler: (request, reply, dest, replyOptions) =>
-        request.body === undefined
-          ? reply.from(dest, replyOptions)
-          : reply.from(dest, {
-              ...replyOptions,
-              body: request.body,
-              contentType: request.headers['content-type'] ?? 'application/json',
-            }),
-      replyOptions: {
-        // One retry of a safe request whose pooled connection was found dead;
-        // no retries of 503s (any retriesCount above 0 turns those off).
-        retriesCount: 1,
-        rewriteRequestHeaders: (request, headers) =>
-          upstreamRequestHeaders(headers, {
-            authorization: request.upstreamAuthorization!,
-            requestId: request.id,
-            clientIp: clientIpOf(request),
-          }) as typeof headers,
-        rewriteHeaders: (headers) => clientResponseHeaders(headers),
-        onError,
-      },
-    });
+    const send = (request: FastifyRequest, reply: FastifyReply, authorization: string) =>
+      forward(request, reply, {
+        pool,
+        headers: upstreamRequestHeaders(request.headers, {
+          authorization,
+          requestId: request.id,
+          clientIp: clientIpOf(request),
+        }),
+        fail: fail(reply),
+        closing: options.closing(),
+      });
+    const handler = (request: FastifyRequest, reply: FastifyReply) => {
+      // A path that climbs out of the prefix would reach another service's routes.
+      if (leavesPrefix(request.url)) {
+        reply.send(problems.badRequest('The path may not contain a ".." segment, encoded or not.'));
+        return;
+      }
+      // The service token is minted once per user and service and then reused
+      // while fresh, so nearly every request takes the synchronous path.
+      const user = request.gatewayUser;
+      const ready = credentials.peek(upstream, user);
+      if (ready) return send(request, reply, ready);
+      credentials.mint(upstream, user).then(
+        (authorization) => send(request, reply, authorization),
+        (error: Error) => reply.send(error),
+      );
+    };
+    for (const url of [route.prefix, `${route.prefix}/*`]) {
+      scope.route({
+        method: METHODS,
+        url,
+        handler,
+        // The request span and the undici client span say it all; a handler span would be empty.
+        config: { otel: { instrumentHandler: false } },
+      });
+    }
   }
 }

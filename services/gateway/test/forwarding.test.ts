@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { clientIp } from '../src/client-ip.js';
 import {
   clientResponseHeaders,
+  leavesPrefix,
   upstreamFailure,
   upstreamProblem,
   upstreamRequestHeaders,
@@ -79,6 +80,32 @@ describe('headers back to the client', () => {
         location: '/api/v1/orders/1',
       }),
     ).toEqual({ 'content-type': 'application/json', location: '/api/v1/orders/1' });
+  });
+});
+
+describe('paths', () => {
+  it('passes ordinary paths and queries', () => {
+    expect(leavesPrefix('/api/v1/products/6f1c2a8e-3b7d-4c52-9a0e-2d4b8f61c7a3')).toBe(false);
+    expect(leavesPrefix('/api/v1/products?q=a..b&next=/../x')).toBe(false);
+    expect(leavesPrefix('/api/v1/products/v1.2/file.name')).toBe(false);
+    expect(leavesPrefix('/api/v1/products/caf%C3%A9')).toBe(false);
+  });
+
+  it('refuses a way out of the prefix, however it is spelled', () => {
+    for (const path of [
+      '/api/v1/products/../users/me',
+      '/api/v1/products/..',
+      '/api/v1/products/%2e%2e/users/me',
+      '/api/v1/products/%2E%2E%2Fusers',
+      '/api/v1/products/..%5Cusers',
+      '/api/v1/products\\..\\users',
+    ]) {
+      expect(leavesPrefix(path), path).toBe(true);
+    }
+  });
+
+  it('refuses a path that cannot be decoded', () => {
+    expect(leavesPrefix('/api/v1/products/%E0%A4%A')).toBe(true);
   });
 });
 

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { ServiceTokenVerifier } from '@shop/platform';
 import { TEST_SERVICE_SECRET, testUser } from '@shop/testkit';
 import { createRemoteJWKSet } from 'jose';
-import { request } from 'undici';
+import { Client, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   accessToken,
@@ -116,6 +116,24 @@ describe('routing', () => {
 
   it('answers 504 problem+json when the service is too slow', async () => {
     expectProblem(await call('/api/v1/orders/slow', { headers: await as(customer) }), 504);
+  });
+
+  it('refuses a path that climbs out of its prefix: 400 problem+json, nothing forwarded', async () => {
+    // A raw path: a URL would have its dot segments resolved before it is sent.
+    const client = new Client(gateway.url);
+    try {
+      // Signed in, so the path is what refuses it, not the missing token.
+      const headers = await as(customer);
+      for (const path of ['/api/v1/products/../users/me', '/api/v1/orders/%2e%2e/users/me']) {
+        const response = await client.request({ method: 'GET', path, headers });
+        const text = await response.body.text();
+        expect(response.statusCode, path).toBe(400);
+        expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(JSON.parse(text).detail).toContain('..');
+      }
+    } finally {
+      await client.close();
+    }
   });
 
   it('passes the service status and Location through', async () => {
