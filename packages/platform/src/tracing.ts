@@ -1,5 +1,7 @@
 // Trace context helpers on the OpenTelemetry API only (no SDK), for code that
 // carries a trace across a boundary no instrumentation sees: the outbox.
+// (@fastify/otel's types add the `otel` route option used below.)
+/// <reference types="@fastify/otel" preserve="true" />
 import {
   type Context,
   context,
@@ -23,6 +25,9 @@ export function contextFromTraceparent(traceparent: string | null | undefined): 
 }
 
 export const tracer = trace.getTracer('@shop/platform');
+
+/** Route config: no span for the handler, for a route whose handler would be an empty span. */
+export const NO_HANDLER_SPAN = { otel: { instrumentHandler: false } } as const;
 
 /** Exports the spans still buffered; a no-op when telemetry is off. */
 export async function flushTelemetry(): Promise<void> {

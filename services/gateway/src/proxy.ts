@@ -6,7 +6,7 @@
 // The scope accepts only application/json bodies, read as a Buffer under the
 // body limit (so 413 and 415 come from Fastify as problems) and forwarded byte
 // for byte, never parsed.
-import { type ActingUser, Counter, Problem, problems, type Registry } from '@shop/platform';
+import { type ActingUser, Counter, NO_HANDLER_SPAN, Problem, problems, type Registry } from '@shop/platform';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'undici';
 import type { AccessTokens, AuthFailure, Verification } from './access-tokens.js';
@@ -177,8 +177,8 @@ export async function proxyRoutes(scope: FastifyInstance, options: ProxyOptions)
         method: METHODS,
         url,
         handler,
-        // The request span and the undici client span say it all; a handler span would be empty.
-        config: { otel: { instrumentHandler: false } },
+        // The request span and the undici client span say it all.
+        config: NO_HANDLER_SPAN,
       });
     }
   }
