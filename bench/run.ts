@@ -28,6 +28,7 @@ const { values } = parseArgs({
     rounds: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
     source: { type: 'boolean', default: false },
+    'express-node': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -41,6 +42,9 @@ if (values.help) {
                 profiles (into <name>-profiled.json, apart from the plain figures)
   --source      run the services from TypeScript through tsx, as make dev does (default: build them
                 and run dist/ as their images do; tsx adds memory and start-up time)
+  --express-node PATH
+                also run the gateway comparison's Express baseline on this Node binary (e.g.
+                /usr/bin/node, an older Node), beside the same baseline on the project's Node
 example: make bench BENCH=gateway
 `,
   );
@@ -113,6 +117,7 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
       pin: true,
       cpuProfile: values['cpu-prof']!,
       runtime,
+      ...(values['express-node'] ? { legacyNode: values['express-node'] } : {}),
       say,
     });
   },

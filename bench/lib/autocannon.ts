@@ -16,6 +16,8 @@ export interface LoadOptions {
   headers?: Record<string, string>;
   /** `taskset -c` list for the load generator itself. */
   cpus?: string;
+  /** Requests per second over all connections (an offered rate); without it each connection sends as fast as it is answered. */
+  rate?: number;
   timeoutSeconds?: number;
 }
 
@@ -52,6 +54,7 @@ export async function autocannon(options: LoadOptions): Promise<LoadResult> {
     String(options.durationSeconds),
     '--timeout',
     String(options.timeoutSeconds ?? 10),
+    ...(options.rate ? ['--overallRate', String(Math.max(1, Math.round(options.rate)))] : []),
     ...Object.entries(options.headers ?? {}).flatMap(([name, value]) => ['--headers', `${name}=${value}`]),
     options.url,
   ];

@@ -2,7 +2,7 @@
 // it stops its children too, as nginx's workers), optionally pinned to CPUs,
 // logging to a file, and always stopped by its own pid, never by name.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
@@ -34,24 +34,21 @@ const running = new Set<Started>();
 
 export function startProcess(options: StartOptions): Started {
   mkdirSync(dirname(options.logFile), { recursive: true });
-  const log = createWriteStream(options.logFile, { flags: 'a' });
+  // The child writes its log file itself, as a container runtime's log driver
+  // would take it: through a pipe drained by this process (which shares a CPU
+  // with the load generator) a busy server would wait on the pipe.
+  const log = openSync(options.logFile, 'a');
   const [command, args] = options.cpus
     ? ['taskset', ['-c', options.cpus, options.command, ...options.args]]
     : [options.command, options.args];
   const child = spawn(command, args, {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', log, log],
     detached: true,
   });
-  child.stdout?.pipe(log, { end: false });
-  child.stderr?.pipe(log, { end: false });
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      log.end();
-      resolve(code);
-    }),
-  );
+  closeSync(log);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   if (child.pid === undefined) throw new Error(`${options.name} did not start`);
   const pid = child.pid;
   const started: Started = {

@@ -46,6 +46,10 @@ dev`). Arguments: dict root name color.
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ . | quote }}
 {{- end }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ $root.Values.telemetry.sampler.name | quote }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ $root.Values.telemetry.sampler.ratio | quote }}
 - name: OTEL_RESOURCE_ATTRIBUTES
   value: {{ printf "service.namespace=shop,deployment.environment=%s,k8s.namespace.name=%s,k8s.pod.name=$(POD_NAME),shop.color=%s" $root.Values.environment $root.Release.Namespace .color | quote }}
 {{- if eq $name "users" }}
