@@ -58,8 +58,12 @@ infra-status: ## Show whether Postgres and Kafka are running, and where
 	@scripts/infra.sh status
 
 .PHONY: dev
-dev: install infra-up ## Run the whole system on this machine, no Docker needed
+dev: install infra-up jaeger ## Run the whole system on this machine with its trace viewer, no Docker needed
 	@scripts/dev.sh
+
+.PHONY: jaeger
+jaeger: ## Build the trace viewer make dev runs (Jaeger v2 from the Go module proxy; cached, seconds when warm)
+	@scripts/jaeger.sh build
 
 .PHONY: k8s-tools
 k8s-tools: ## Build the Kubernetes binaries (etcd, apiserver, ..., kwok, helm, kube-linter) into the cache

@@ -64,6 +64,25 @@ K8S_TOOLS_LOG=$SHOP_LOG_DIR/k8s-tools.log
 nice -n 15 scripts/k8s.sh tools >"$K8S_TOOLS_LOG" 2>&1 &
 K8S_TOOLS_PID=$!
 log_dim "building the Kubernetes binaries in the background (log: $(rel "$K8S_TOOLS_LOG"))"
+# The trace viewer of the end-to-end tier (Jaeger v2, also from the Go module proxy).
+JAEGER_LOG=$SHOP_LOG_DIR/jaeger-build.log
+nice -n 15 scripts/jaeger.sh build >"$JAEGER_LOG" 2>&1 &
+JAEGER_PID=$!
+log_dim "building the trace viewer (Jaeger) in the background (log: $(rel "$JAEGER_LOG"))"
+
+# A background build as a stage of its own: its time is the wait, its failure is named.
+waited() { # name pid log
+	local t0
+	t0=$(now_ms)
+	if wait "$2"; then
+		SUMMARY+=("$(printf ' ok    %-36s %8s (waited)' "$1" "$(elapsed_since "$t0")")")
+		return 0
+	fi
+	tail -n 30 "$3" >&2
+	SUMMARY+=("$(printf ' FAIL  %-36s see %s' "$1" "$(rel "$3")")")
+	FAILED=1
+	return 1
+}
 
 stage "lint (biome)" biome check .
 stage "type-check (tsc, strict)" tsc -p tsconfig.json --noEmit
@@ -71,9 +90,11 @@ tests "unit tests" unit
 
 if stage "infrastructure (Postgres, Kafka)" scripts/infra.sh up; then
 	tests "integration tests (Postgres, Kafka)" integration
+	waited "trace viewer (Jaeger v2)" "$JAEGER_PID" "$JAEGER_LOG" || true
 	tests "end-to-end (smoke, crash, chaos, bad input, trace)" e2e
 	stage "images (build, run the shop from them, smoke)" scripts/test-images.sh
 else
+	wait "$JAEGER_PID" || true
 	blocked "integration tests" "the infrastructure did not start"
 	blocked "end-to-end" "the infrastructure did not start"
 	blocked "images" "the infrastructure did not start"

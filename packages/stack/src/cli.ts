@@ -2,6 +2,7 @@
 // from `make infra-up`, sources watched, logs readable. Ctrl-C stops it all.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { defaultJaegerPorts, Jaeger } from './jaeger.js';
 import { runDir } from './paths.js';
 import { prettyPrinter } from './pretty.js';
 import { persistentSecrets } from './secrets.js';
@@ -35,6 +36,11 @@ async function main(): Promise<void> {
     }),
   ) as Record<(typeof databaseServices)[number], string>;
 
+  // The trace viewer first, so the services export every trace to it from their first request.
+  const jaegerLog = join(runDir, 'logs', 'jaeger.log');
+  const jaeger = new Jaeger({ ports: defaultJaegerPorts(), log: { file: jaegerLog } });
+  await jaeger.start();
+
   const stack = new Stack({
     ports: defaultPorts,
     databases,
@@ -45,6 +51,7 @@ async function main(): Promise<void> {
     logLevel: process.env.LOG_LEVEL ?? 'info',
     watch: process.env.WATCH !== 'false',
     logs: { pretty: prettyPrinter(serviceNames) },
+    env: jaeger.exportEnv(),
     onProgress: say,
   });
 
@@ -54,6 +61,7 @@ async function main(): Promise<void> {
     stopping = true;
     say('stopping every service');
     await stack.stop();
+    await jaeger.stop();
     say('stopped');
     process.exit(0);
   };
@@ -61,11 +69,17 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
 
   const started = Date.now();
-  await stack.start();
+  try {
+    await stack.start();
+  } catch (error) {
+    await jaeger.stop();
+    throw error;
+  }
   const gateway = stack.url('gateway');
   say(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   say(`gateway  ${gateway}   (e.g. curl ${gateway}/api/v1/products)`);
   say(`API docs ${gateway}/docs`);
+  say(`traces   ${jaeger.uiUrl}   (Jaeger; README.md says how to find an order's trace)`);
   say(
     `admin    ${process.env.SEED_ADMIN_EMAIL ?? DEFAULT_ADMIN_EMAIL} / ${process.env.SEED_ADMIN_PASSWORD ? '(SEED_ADMIN_PASSWORD)' : DEFAULT_ADMIN_PASSWORD}`,
   );

@@ -1,33 +1,47 @@
-// One order, one trace: from the gateway through orders, over Kafka to
-// inventory and payments, and on to notifications, as a collector receives it.
+// One order, one trace, found where a person would look: the order is placed
+// through the gateway, and its trace is read from Jaeger (as `make dev` runs
+// it) through the HTTP API its UI reads. It spans the gateway, orders, the
+// Kafka hops, inventory, payments and notifications.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { configFromEnv, type Order, ShopClient } from '@shop/smoke';
+import { repoRoot } from '@shop/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD } from '../src/index.js';
-import { OtlpReceiver } from './support/otlp-receiver.js';
-import { startTestStack, type TestStack } from './support/test-stack.js';
+import { Jaeger, type JaegerTrace, servicesOf, spanKindOf } from '../src/jaeger.js';
+import { freePort, startTestStack, type TestStack } from './support/test-stack.js';
 
-const receiver = new OtlpReceiver();
+let jaeger: Jaeger;
 let system: TestStack;
 
 beforeAll(async () => {
-  const endpoint = await receiver.start();
-  system = await startTestStack('trace', {
-    env: {
-      OTEL_SDK_DISABLED: 'false',
-      OTEL_TRACES_EXPORTER: 'otlp',
-      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-      OTEL_BSP_SCHEDULE_DELAY: '200',
+  jaeger = new Jaeger({
+    ports: {
+      ui: await freePort(),
+      otlpHttp: await freePort(),
+      otlpGrpc: await freePort(),
+      queryGrpc: await freePort(),
     },
+    log: { file: join(repoRoot, '.run', 'e2e', `jaeger-${process.pid}.log`) },
+  });
+  await jaeger.start();
+  system = await startTestStack('trace', {
+    env: { OTEL_SDK_DISABLED: 'false', ...jaeger.exportEnv(), OTEL_BSP_SCHEDULE_DELAY: '200' },
   });
 });
 afterAll(async () => {
   await system?.stop();
-  await receiver.stop();
+  await jaeger?.stop();
 });
 
-it('follows one order across every service in a single trace', async () => {
+const serviceOf = (trace: JaegerTrace, span: JaegerTrace['spans'][number]) =>
+  trace.processes[span.processID]?.serviceName ?? '?';
+const describeTrace = (trace: JaegerTrace | undefined) =>
+  trace
+    ? trace.spans.map((s) => `${serviceOf(trace, s)} ${spanKindOf(s) ?? '-'} ${s.operationName}`).join('\n')
+    : '(no span of it in Jaeger)';
+
+it('follows one order across every service in a single trace, in the trace viewer', async () => {
   const config = {
     ...configFromEnv({}),
     baseUrl: system.stack.url('gateway'),
@@ -49,37 +63,51 @@ it('follows one order across every service in a single trace', async () => {
   expect(placed.status).toBe(202);
   const order = await customer.finalOrder(placed.body.id);
   expect(order.status).toBe('CONFIRMED');
+
   const expected = ['gateway', 'orders', 'inventory', 'payments', 'notifications'];
-  const services = await customer
+  let last: JaegerTrace | undefined;
+  const trace = await customer
     .eventually(
-      'spans of every service in the order trace',
+      'the order trace in Jaeger with spans of every service',
       async () => {
-        const spans = receiver.trace(traceId);
-        const seen = new Set(spans.map((span) => span.service));
+        last = await jaeger.trace(traceId);
+        if (!last) return undefined;
+        const seen = servicesOf(last);
         // Consumer spans end after their handler's own spans, so they may arrive in a later batch.
-        const notified = spans.some((span) => span.service === 'notifications' && span.kind === 5);
-        return expected.every((service) => seen.has(service)) && notified ? seen : undefined;
+        const notified = last.spans.some(
+          (span) => serviceOf(last!, span) === 'notifications' && spanKindOf(span) === 'consumer',
+        );
+        return expected.every((service) => seen.has(service)) && notified ? last : undefined;
       },
       30_000,
     )
     .catch((error: Error) => {
-      const describe = (spans: typeof receiver.spans) =>
-        spans.map((s) => `${s.service} ${s.kind} ${s.name} ${s.traceId.slice(0, 8)}`).join('\n');
-      throw new Error(
-        `${error.message}\ntrace ${traceId}:\n${describe(receiver.trace(traceId))}\n\nall (${receiver.spans.length}):\n${describe(receiver.spans.slice(-60))}`,
-      );
+      throw new Error(`${error.message}\ntrace ${traceId}:\n${describeTrace(last)}`);
     });
-  expect([...services].sort()).toEqual(expect.arrayContaining(expected.sort()));
+  expect([...servicesOf(trace)].sort()).toEqual(expect.arrayContaining(expected.sort()));
 
-  const spans = receiver.trace(traceId);
-  // Kafka hops are in it: the consumers' spans, parented by the work that sent the message.
-  const consumed = spans.filter((span) => span.kind === 5).map((span) => `${span.service}: ${span.name}`);
-  expect(consumed.join('\n')).toMatch(/inventory: .*inventory\.commands process/);
-  expect(consumed.join('\n')).toMatch(/payments: .*payments\.commands process/);
-  expect(consumed.join('\n')).toMatch(/orders: .*(inventory|payments)\.replies process/);
-  expect(consumed.join('\n')).toMatch(/notifications: .*orders\.events process/);
+  // The gateway's request, and its call on to orders with the trace carried on.
+  const gatewaySpans = trace.spans.filter((span) => serviceOf(trace, span) === 'gateway');
+  expect(gatewaySpans.map(spanKindOf)).toEqual(expect.arrayContaining(['server', 'client']));
+
+  // The Kafka hops are in it: the consumers' spans, parented by the work that sent the message.
+  const consumed = trace.spans
+    .filter((span) => spanKindOf(span) === 'consumer')
+    .map((span) => `${serviceOf(trace, span)}: ${span.operationName}`)
+    .join('\n');
+  expect(consumed).toMatch(/inventory: .*inventory\.commands process/);
+  expect(consumed).toMatch(/payments: .*payments\.commands process/);
+  expect(consumed).toMatch(/orders: .*(inventory|payments)\.replies process/);
+  expect(consumed).toMatch(/notifications: .*orders\.events process/);
+  for (const span of trace.spans.filter((s) => spanKindOf(s) === 'consumer')) {
+    expect(span.tags.find((tag) => tag.key === 'messaging.system')?.value).toBe('kafka');
+  }
+
   // One connected tree under the client's span: every other span's parent is in the trace.
-  const ids = new Set(spans.map((span) => span.spanId));
-  const roots = spans.filter((span) => !ids.has(span.parentSpanId));
-  expect(roots.map((s) => `${s.service}: ${s.name}`)).toHaveLength(1);
+  const ids = new Set(trace.spans.map((span) => span.spanID));
+  const roots = trace.spans.filter(
+    (span) => !span.references.some((ref) => ref.refType === 'CHILD_OF' && ids.has(ref.spanID)),
+  );
+  expect(roots.map((s) => `${serviceOf(trace, s)}: ${s.operationName}`)).toHaveLength(1);
+  expect(serviceOf(trace, roots[0]!)).toBe('gateway');
 });
