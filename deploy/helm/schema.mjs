@@ -177,9 +177,42 @@ const schema = {
       otlpEndpoint: str("OTLP/HTTP endpoint; empty: the chart's collector, if enabled", {
         pattern: '^$|^https?://',
       }),
+      sampler: obj(
+        {
+          name: {
+            enum: [
+              'always_on',
+              'always_off',
+              'traceidratio',
+              'parentbased_always_on',
+              'parentbased_always_off',
+              'parentbased_traceidratio',
+            ],
+            description: 'the OpenTelemetry sampler (OTEL_TRACES_SAMPLER)',
+          },
+          ratio: {
+            type: 'number',
+            minimum: 0,
+            maximum: 1,
+            description: 'the share of new traces the ratio samplers keep (OTEL_TRACES_SAMPLER_ARG)',
+          },
+        },
+        { required: ['name', 'ratio'] },
+      ),
     }),
     otelCollector: obj({ enabled: { type: 'boolean' }, image, resources }),
     jaeger: obj({ enabled: { type: 'boolean' }, image, maxTraces: int(1), resources }),
+    dashboards: obj({
+      enabled: bool('ship the Grafana dashboards (files/dashboards/) in a ConfigMap'),
+      label: str("the label Grafana's dashboard sidecar selects ConfigMaps by", {
+        pattern: '^[A-Za-z0-9][-A-Za-z0-9_./]*$',
+      }),
+      labelValue: str('its value'),
+      folder: str('the Grafana folder (the grafana_folder annotation)'),
+      namespace: str("the ConfigMap's namespace; empty: the release's", {
+        pattern: '^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+      }),
+    }),
     paymentProvider: obj({
       enabled: bool('run the card provider simulator'),
       url: str("the card provider's base URL", { pattern: '^$|^https?://' }),
