@@ -4,6 +4,7 @@
 // close, and the process exits within the grace period whatever happens.
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
+import { releaseStartupMemory } from './startup-memory.js';
 import { flushTelemetry } from './tracing.js';
 
 export interface StopStep {
@@ -42,6 +43,7 @@ export async function runService(options: RunOptions): Promise<void> {
   steps.unshift(...((await options.start?.()) ?? []));
   started = true;
   log.info({ address: `http://${options.host}:${options.port}` }, 'ready');
+  releaseStartupMemory();
 }
 
 export async function stopService(app: FastifyInstance, steps: StopStep[]): Promise<void> {
