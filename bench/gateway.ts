@@ -24,6 +24,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { parse as parseYaml } from 'yaml';
 import { autocannon, type LoadResult } from './lib/autocannon.js';
 import { deleteTopics } from './lib/kafka.js';
+import { otlpReceiver } from './lib/otlp-receiver.js';
 import { freePort, groupPids, pinGroup, type Started, startProcess, waitForHttp } from './lib/proc.js';
 import { mainProfileIn, type ProfileSummary, summarizeProfile } from './lib/profile.js';
 import { type Repeated, repeated } from './lib/stats.js';
@@ -145,29 +146,6 @@ async function jwksServer(): Promise<{ server: Server; url: string; token: strin
     .setExpirationTime('3h')
     .sign(privateKey);
   return { server, url: `http://127.0.0.1:${port}/.well-known/jwks.json`, token };
-}
-
-/** What an OpenTelemetry collector's OTLP/HTTP receiver would be: accepts every export, counts it. */
-async function otlpReceiver(): Promise<{
-  server: Server;
-  url: string;
-  stats: () => { requests: number; bytes: number };
-}> {
-  let requests = 0;
-  let bytes = 0;
-  const server = createServer((request, response) => {
-    request.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-    });
-    request.on('end', () => {
-      requests++;
-      // An empty ExportTraceServiceResponse is a zero-length protobuf message.
-      response.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-    });
-  });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${port}`, stats: () => ({ requests, bytes }) };
 }
 
 const close = (server: Server) =>

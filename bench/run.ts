@@ -2,7 +2,7 @@
 // one's figures to bench/results/<name>.json and rebuilds bench/results/REPORT.md
 // and its charts from every result there.
 //
-//   node --conditions=source --import tsx bench/run.ts [--only gateway,orders,events,cutover]
+//   node --conditions=source --import tsx bench/run.ts [--only gateway,orders,events,cutover,startup]
 //        [--quick] [--rounds 5] [--cpu-prof]
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,8 +17,9 @@ import { stopAll } from './lib/proc.js';
 import { type CpuTimes, cpuShares, cpuTimes, ensureDebianPackages, machine } from './lib/system.js';
 import { ordersBenchmark, summarizeOrderProfiles } from './orders.js';
 import { writeReport } from './report.js';
+import { startupBenchmark } from './startup.js';
 
-const BENCHMARKS = ['gateway', 'orders', 'events', 'cutover'] as const;
+const BENCHMARKS = ['gateway', 'orders', 'events', 'cutover', 'startup'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 const { values } = parseArgs({
@@ -34,7 +35,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(
-    `usage: make bench [BENCH=gateway,orders,events,cutover] [BENCH_FLAGS="--quick --rounds 5 --cpu-prof"]
+    `usage: make bench [BENCH=gateway,orders,events,cutover,startup] [BENCH_FLAGS="--quick --rounds 5 --cpu-prof"]
   --only LIST   the benchmarks to run (default: all); the report still shows the others' last results
   --quick       short runs, to check the harness (figures are not worth keeping)
   --rounds N    rounds of the gateway comparison (default 3)
@@ -138,6 +139,16 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
     });
     // The profiles are written as the services stop, so they are read once the run is over.
     return summarizeOrderProfiles(report);
+  },
+  startup: async () => {
+    await buildServices();
+    return startupBenchmark({
+      runDir,
+      prefix: prefix('startup'),
+      rounds: quick ? 1 : 3,
+      runtime,
+      say,
+    });
   },
   events: () =>
     eventsBenchmark({
