@@ -51,7 +51,7 @@ beforeAll(async () => {
   const url = `http://127.0.0.1:${(service.address() as AddressInfo).port}`;
   gateway = await startGateway({
     jwks: createRemoteJWKSet(jwks.jwksUrl),
-    upstreams: { users: url, inventory: url, orders: url, notifications: url },
+    upstreams: { users: url, inventory: url, orders: url, notifications: url, shipping: url },
     // One connection per service, so which connection a request takes is known.
     upstreamConnections: 1,
   });
