@@ -118,3 +118,39 @@ describe.each(['orders', 'inventory', 'payments', 'shipping'] as ServiceName[])(
     });
   },
 );
+
+describe('inventory stopped', () => {
+  it('the catalogue still reads, marked stale by the gateway; placing an order answers 503 with Retry-After and places nothing', async () => {
+    const product = await admin.createProduct(5, 4200);
+    const customer = await ShopClient.signUp(config());
+    const fresh = await customer.call('GET', `/api/v1/products/${product.id}`);
+    expect(fresh.status).toBe(200);
+    expect(fresh.headers.get('cache-status')).toBeNull();
+
+    system.stack.crash('inventory');
+    try {
+      const stale = await customer.call('GET', `/api/v1/products/${product.id}`);
+      expect(stale.status).toBe(200);
+      expect(stale.body).toEqual(fresh.body);
+      expect(stale.headers.get('age')).toMatch(/^\d+$/);
+      expect(stale.headers.get('cache-status')).toMatch(/^shop-gateway; hit; ttl=-?\d+; .*detail="inventory /);
+
+      // The price an order is placed at is never a kept one: orders asks inventory, and cannot.
+      const placed = await customer.call('POST', '/api/v1/orders', {
+        body: { items: [{ productId: product.id, quantity: 1 }], payment: { token: 'tok_visa' } },
+        headers: { 'idempotency-key': crypto.randomUUID() },
+      });
+      expect(placed.status).toBe(503);
+      expect(placed.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(Number(placed.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(placed.headers.get('cache-status')).toBeNull();
+      const mine = await customer.call<{ items: unknown[] }>('GET', '/api/v1/orders');
+      expect(mine.body.items).toEqual([]);
+    } finally {
+      await system.stack.restart('inventory');
+    }
+    expect(
+      (await customer.call('GET', `/api/v1/products/${product.id}`)).headers.get('cache-status'),
+    ).toBeNull();
+  });
+});

@@ -50,7 +50,11 @@ export interface GatewayDeps {
   upstreamConnections?: number;
   openapiCacheTtlMs?: number;
   docs?: boolean;
+  /** The reads answered stale when their service cannot answer (the catalogue): how stale at most, how many kept. */
+  staleReads?: { maxStaleMs: number; maxEntries: number; maxBytes: number };
 }
+
+export const DEFAULT_STALE_READS = { maxStaleMs: 5 * 60_000, maxEntries: 1000, maxBytes: 16 * 1024 * 1024 };
 
 export const DEFAULT_RATE_LIMITS: RateLimits = { perUser: 300, perIp: 300, auth: 10, windowMs: 60_000 };
 
@@ -191,6 +195,8 @@ export function buildApp(deps: GatewayDeps) {
     clientIpOf,
     metrics: app.metrics,
     closing: () => app.readiness.shuttingDown,
+    staleReads: deps.staleReads ?? DEFAULT_STALE_READS,
+    logger: deps.logger,
   });
 
   return app;

@@ -74,6 +74,14 @@ export const gatewayEnv = serviceEnv.extend(kafkaEnv.shape).extend({
   UPSTREAM_TIMEOUT: duration.prefault('10s'),
   /** Keep-alive connections per upstream. */
   UPSTREAM_CONNECTIONS: positiveInt.default(128),
+  /**
+   * The oldest kept answer a catalogue read (GET /api/v1/products, /api/v1/products/:id) is answered
+   * with when inventory cannot answer (or its breaker is open), marked with Age and Cache-Status.
+   */
+  STALE_READ_MAX_AGE: duration.prefault('5m'),
+  /** Catalogue answers kept for that (least recently stored forgotten first), and their bytes in all. */
+  STALE_READ_CACHE_ENTRIES: positiveInt.default(1000),
+  STALE_READ_CACHE_BYTES: positiveInt.default(16 * 1024 * 1024),
   /** How long the aggregated OpenAPI document is served before the upstreams are asked again. */
   OPENAPI_CACHE_TTL: duration.prefault('30s'),
   /** Serve /docs (Swagger UI). */

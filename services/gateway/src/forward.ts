@@ -24,6 +24,28 @@ export interface Forwarding {
   fail: (error: Error) => void;
   /** Sets `Connection: close` (the server is stopping: keep-alive clients must not hold it open). */
   closing?: boolean;
+  /** For a read that may be answered stale (stale-read-fallback.ts). */
+  fallback?: ForwardingFallback;
+}
+
+/** What a read with a fallback learns of its forwarding. */
+export interface ForwardingFallback {
+  /**
+   * The service's status, before anything is sent. True takes the answer away from the client:
+   * the forwarding stops and `fail` gets an UpstreamStatusError (the fallback answers instead).
+   */
+  divert(status: number): boolean;
+  /** Most bytes of an answer worth keeping whole. */
+  maxKeptBytes: number;
+  /** A complete 200 answer as the client got it, to keep. */
+  keep(headers: Headers, body: Buffer): void;
+}
+
+/** The service answered, but with a status a fallback answers better. */
+export class UpstreamStatusError extends Error {
+  constructor(readonly statusCode: number) {
+    super(`the service answered ${statusCode}`);
+  }
 }
 
 // A pooled keep-alive connection can be closed by the service just as a
@@ -42,8 +64,14 @@ function dispatch(
   mayRetry: boolean,
 ): void {
   const response = reply.raw;
+  const fallback = forwarding.fallback;
   let started = false;
   let ended = false;
+  let diverted = false;
+  // The answer as sent, when it may be kept for the fallback.
+  let kept: Buffer[] | undefined;
+  let keptBytes = 0;
+  let keptHeaders: Headers | undefined;
   const body = request.body as Buffer | undefined;
   forwarding.pool.dispatch(
     {
@@ -60,9 +88,21 @@ function dispatch(
         });
       },
       onResponseStart(controller, statusCode, headers) {
+        if (fallback?.divert(statusCode)) {
+          diverted = true;
+          ended = true;
+          controller.abort(new UpstreamStatusError(statusCode));
+          forwarding.fail(new UpstreamStatusError(statusCode));
+          return;
+        }
         started = true;
         reply.hijack();
-        const outgoing = { ...reply.getHeaders(), ...clientResponseHeaders(headers as Headers) };
+        const upstreamHeaders = clientResponseHeaders(headers as Headers);
+        if (fallback && statusCode === 200) {
+          kept = [];
+          keptHeaders = upstreamHeaders;
+        }
+        const outgoing = { ...reply.getHeaders(), ...upstreamHeaders };
         if (forwarding.closing) outgoing.connection = 'close';
         try {
           response.writeHead(statusCode, outgoing as Record<string, string>);
@@ -73,6 +113,11 @@ function dispatch(
         }
       },
       onResponseData(controller, chunk) {
+        if (kept) {
+          keptBytes += chunk.length;
+          if (keptBytes <= fallback!.maxKeptBytes) kept.push(chunk);
+          else kept = undefined;
+        }
         if (!response.write(chunk)) {
           controller.pause();
           response.once('drain', () => controller.resume());
@@ -81,8 +126,10 @@ function dispatch(
       onResponseEnd() {
         ended = true;
         response.end();
+        if (kept) fallback!.keep(keptHeaders!, Buffer.concat(kept, keptBytes));
       },
       onResponseError(_controller, error) {
+        if (diverted) return; // the abort above: the fallback has answered
         ended = true;
         if (started) {
           // Part of the answer is out: the client must see it broken, not complete.

@@ -45,6 +45,11 @@ try {
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT,
     upstreamConnections: config.UPSTREAM_CONNECTIONS,
     openapiCacheTtlMs: config.OPENAPI_CACHE_TTL,
+    staleReads: {
+      maxStaleMs: config.STALE_READ_MAX_AGE,
+      maxEntries: config.STALE_READ_CACHE_ENTRIES,
+      maxBytes: config.STALE_READ_CACHE_BYTES,
+    },
     docs: config.DOCS_ENABLED,
   });
 

@@ -6,7 +6,7 @@
 // service that is down (or leaves it out when it never had one).
 import type { Logger } from '@shop/platform';
 import type { Dispatcher } from 'undici';
-import { policyFor, type Upstream } from './routes.js';
+import { policyFor, staleReadable, type Upstream } from './routes.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: OpenAPI documents are free-form JSON.
 type Json = any;
@@ -53,7 +53,7 @@ export function mergeOpenApi(sources: Source[], info: OpenApiDocument['info']): 
     for (const [path, item] of Object.entries(own.paths ?? {})) {
       if (!source.prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))) continue;
       if (paths[path]) continue; // routed to one service only, so this would be a stray copy
-      paths[path] = markPublicOperations(path, item);
+      paths[path] = markStaleReads(path, markPublicOperations(path, item));
     }
     for (const tag of own.tags ?? []) if (!tags.has(tag.name)) tags.set(tag.name, tag);
   }
@@ -76,6 +76,35 @@ export function mergeOpenApi(sources: Source[], info: OpenApiDocument['info']): 
     ...(tags.size > 0 ? { tags: [...tags.values()] } : {}),
     security: [{ [BEARER_SCHEME]: [] }],
     'x-upstreams': Object.fromEntries(sources.map((source) => [source.upstream, source.state])),
+  };
+}
+
+/** What a read answered from the gateway's kept answers carries (stale-read-fallback.ts). */
+const STALE_HEADERS = {
+  Age: {
+    description:
+      'Only on an answer the gateway kept and serves because inventory cannot answer: its age in seconds (at most STALE_READ_MAX_AGE, 5 minutes by default).',
+    schema: { type: 'integer', minimum: 0 },
+  },
+  'Cache-Status': {
+    description:
+      'Only on such a stale answer (RFC 9211): `shop-gateway; hit; ttl=-<age>; [fwd-status=<status>;] detail="<why inventory was not used>"`.',
+    schema: { type: 'string' },
+  },
+};
+
+/** Reads that may be answered stale declare the headers that mark such an answer on their 200. */
+function markStaleReads(path: string, item: Record<string, Json>): Record<string, Json> {
+  const get = item.get as { responses?: Record<string, { headers?: Record<string, Json> }> } | undefined;
+  const ok = get?.responses?.['200'];
+  // A referenced response is shared with other operations: it is left as it is.
+  if (!ok || '$ref' in ok || !staleReadable('GET', path.replace(/\{[^}]+\}/g, 'x'))) return item;
+  return {
+    ...item,
+    get: {
+      ...get,
+      responses: { ...get.responses, 200: { ...ok, headers: { ...ok.headers, ...STALE_HEADERS } } },
+    },
   };
 }
 

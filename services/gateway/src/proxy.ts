@@ -6,15 +6,30 @@
 // The scope accepts only application/json bodies, read as a Buffer under the
 // body limit (so 413 and 415 come from Fastify as problems) and forwarded byte
 // for byte, never parsed.
-import { type ActingUser, Counter, NO_HANDLER_SPAN, Problem, problems, type Registry } from '@shop/platform';
+import {
+  type ActingUser,
+  Counter,
+  type Logger,
+  NO_HANDLER_SPAN,
+  Problem,
+  problems,
+  type Registry,
+} from '@shop/platform';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'undici';
 import type { AccessTokens, AuthFailure, Verification } from './access-tokens.js';
 import { bearerToken } from './access-tokens.js';
 import type { DenyList } from './deny-list.js';
 import { forward } from './forward.js';
-import { leavesPrefix, upstreamFailure, upstreamProblem, upstreamRequestHeaders } from './forwarding.js';
-import { policyFor, ROUTES, type RoutePolicy, type Upstream } from './routes.js';
+import {
+  leavesPrefix,
+  type UpstreamFailure,
+  upstreamFailure,
+  upstreamProblem,
+  upstreamRequestHeaders,
+} from './forwarding.js';
+import { policyFor, ROUTES, type RoutePolicy, staleReadable, type Upstream } from './routes.js';
+import { StaleReadFallback, type StaleReadOptions } from './stale-read-fallback.js';
 import type { UpstreamCredentials } from './upstream-credentials.js';
 
 declare module 'fastify' {
@@ -39,6 +54,9 @@ export interface ProxyOptions {
   metrics: Registry;
   /** True once the server is stopping. */
   closing: () => boolean;
+  /** The reads that may be answered stale (routes.ts, staleReadable): how stale, how many kept. */
+  staleReads: Omit<StaleReadOptions, 'upstream' | 'metrics' | 'logger'>;
+  logger?: Logger;
 }
 
 /** What @fastify/http-proxy served: every method a client of the API sends. */
@@ -137,25 +155,56 @@ export async function proxyRoutes(scope: FastifyInstance, options: ProxyOptions)
     done(authProblem(failure));
   });
 
+  // One fallback per service that has reads which may be answered stale, made on its first such read.
+  const fallbacks = new Map<Upstream, StaleReadFallback>();
+  const fallbackOf = (upstream: Upstream) => {
+    let fallback = fallbacks.get(upstream);
+    if (!fallback) {
+      fallback = new StaleReadFallback({
+        ...options.staleReads,
+        upstream,
+        metrics: options.metrics,
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
+      fallbacks.set(upstream, fallback);
+    }
+    return fallback;
+  };
+
   for (const route of ROUTES) {
     const upstream = route.upstream;
     const pool = options.pools[upstream];
-    const fail = (reply: FastifyReply) => (error: Error) => {
-      const failure = upstreamFailure(error);
+    const problemFor = (failure: UpstreamFailure) => {
       upstreamErrors.inc({ upstream, failure });
-      reply.send(upstreamProblem(upstream, failure));
+      return upstreamProblem(upstream, failure);
     };
-    const send = (request: FastifyRequest, reply: FastifyReply, authorization: string) =>
-      forward(request, reply, {
-        pool,
-        headers: upstreamRequestHeaders(request.headers, {
-          authorization,
-          requestId: request.id,
-          clientIp: clientIpOf(request),
-        }),
-        fail: fail(reply),
-        closing: options.closing(),
-      });
+    const forwarding = (request: FastifyRequest, authorization: string, fail: (error: Error) => void) => ({
+      pool,
+      headers: upstreamRequestHeaders(request.headers, {
+        authorization,
+        requestId: request.id,
+        clientIp: clientIpOf(request),
+      }),
+      fail,
+      closing: options.closing(),
+    });
+    const send = (request: FastifyRequest, reply: FastifyReply, authorization: string) => {
+      if (staleReadable(request.method, request.url)) {
+        fallbackOf(upstream).forward(
+          request.url,
+          reply,
+          (fallback, failed) =>
+            forward(request, reply, { ...forwarding(request, authorization, failed), fallback }),
+          problemFor,
+        );
+        return;
+      }
+      forward(
+        request,
+        reply,
+        forwarding(request, authorization, (error) => reply.send(problemFor(upstreamFailure(error)))),
+      );
+    };
     const handler = (request: FastifyRequest, reply: FastifyReply) => {
       // A path that climbs out of the prefix would reach another service's routes.
       if (leavesPrefix(request.url)) {

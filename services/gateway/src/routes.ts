@@ -32,6 +32,17 @@ const PUBLIC: readonly { methods: ReadonlySet<string>; path: RegExp }[] = [
   { methods: new Set(['POST']), path: /^\/api\/v1\/auth\/(login|register)$/ },
 ];
 
+// Reads that may be answered stale when their service cannot answer
+// (stale-read-fallback.ts): the public catalogue, the same for everyone. Never a
+// write, never anything per user; the prices an order is placed at are read by
+// orders from inventory directly, never from here.
+const STALE_READABLE = /^\/api\/v1\/products(\/[^/]+)?$/;
+
+/** Whether a kept answer may stand in for this request's when its service cannot answer. */
+export function staleReadable(method: string, url: string): boolean {
+  return method === 'GET' && STALE_READABLE.test(pathOf(url));
+}
+
 const AUTH_BUCKET = /^\/api\/v1\/auth\/(login|register)$/;
 const PUBLIC_API: RoutePolicy = { public: true, bucket: 'api' };
 const PUBLIC_AUTH: RoutePolicy = { public: true, bucket: 'auth' };

@@ -20,7 +20,10 @@ const inventory = doc(
       get: { responses: { 200: { $ref: '#/components/responses/Page' } } },
       post: { requestBody: { $ref: '#/components/requestBodies/NewProduct' } },
     },
-    '/api/v1/products/{id}': { get: { responses: {} }, patch: { responses: {} } },
+    '/api/v1/products/{id}': {
+      get: { responses: { 200: { description: 'the product' } } },
+      patch: { responses: { 200: { description: 'the product' } } },
+    },
     '/internal/reindex': { post: {} },
   },
   {
@@ -74,6 +77,13 @@ describe('merging OpenAPI documents', () => {
       responses: { 200: { $ref: '#/components/responses/Page' } },
       security: [],
     });
+  });
+
+  it('declares Age and Cache-Status on the reads the gateway may answer stale, and nowhere else', () => {
+    const read = merged.paths?.['/api/v1/products/{id}'];
+    expect(Object.keys(read?.get.responses[200].headers ?? {})).toEqual(['Age', 'Cache-Status']);
+    expect(read?.patch.responses[200].headers).toBeUndefined();
+    expect(merged.paths?.['/api/v1/orders']?.post.responses?.[200]?.headers).toBeUndefined();
   });
 
   it('adds the bearer scheme, required unless an operation is public', () => {

@@ -142,8 +142,8 @@ export class ShopClient {
    * Places an order as a careful client does: with an Idempotency-Key, and retrying
    * with the same key when the gateway answers 502, 503 or 504 (the order may or
    * may not have been taken; the key makes the retry return the same order).
+   * Through /api/v1, or through /api/v2 when it has a shipping address.
    */
-  /** Places an order through /api/v1, or through /api/v2 when it has a shipping address. */
   async placeOrder(
     items: { productId: string; quantity: number }[],
     token: string,
@@ -162,7 +162,6 @@ export class ShopClient {
     }
   }
 
-  /** Polls an order until it is CONFIRMED or CANCELLED. */
   /**
    * Waits for the order's final state without polling: GET with `Prefer: wait=N` answers once the
    * order is final, or after N seconds (the server may cap N) with it still PENDING, and is asked again.
