@@ -93,7 +93,7 @@ export function createServer(options: ServerOptions) {
     done();
   });
 
-  // Before any route's schema: a NUL would pass zod and then fail in Postgres (nul-guard.ts).
+  // Before any route's schema: a NUL or a lone surrogate would pass zod and then fail in Postgres (nul-guard.ts).
   app.addHook('preValidation', (request, _reply, done) => {
     const errors = [
       ...nulFields(request.params, 'params'),
@@ -103,7 +103,10 @@ export function createServer(options: ServerOptions) {
     done(
       errors.length === 0
         ? undefined
-        : problems.badRequest('The request contains a NUL character (U+0000).', errors),
+        : problems.badRequest(
+            'The request contains text no field can hold: a NUL character (U+0000) or a lone UTF-16 surrogate.',
+            errors,
+          ),
     );
   });
 

@@ -115,7 +115,8 @@ describe('server errors are problem+json', () => {
     expect(body.statusCode).toBe(400);
     expect(problemOf(body)).toMatchObject({
       type: 'https://shop.example/problems/validation',
-      detail: 'The request contains a NUL character (U+0000).',
+      detail:
+        'The request contains text no field can hold: a NUL character (U+0000) or a lone UTF-16 surrogate.',
       errors: [
         { path: 'body.name', message: 'must not contain the NUL character (U+0000)' },
         { path: 'body.tags.1', message: 'must not contain the NUL character (U+0000)' },
@@ -130,6 +131,22 @@ describe('server errors are problem+json', () => {
     expect(problemOf(key).errors).toEqual([
       { path: 'body.x\\u0000', message: 'its name must not contain the NUL character (U+0000)' },
     ]);
+    // A lone surrogate is valid JSON but no character: Postgres (through Prisma) cannot take it either.
+    const surrogate = await app.inject({
+      method: 'POST',
+      url: '/things',
+      payload: '{"name":"\\ud800","tags":["ok","\\udfff x"]}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(surrogate.statusCode).toBe(400);
+    expect(problemOf(surrogate).errors).toEqual([
+      { path: 'body.name', message: 'must be well-formed Unicode (it holds a lone surrogate)' },
+      { path: 'body.tags.1', message: 'must be well-formed Unicode (it holds a lone surrogate)' },
+    ]);
+    // A surrogate pair is a character like any other.
+    expect(
+      (await app.inject({ method: 'POST', url: '/things', payload: { name: 'a😀' } })).statusCode,
+    ).not.toBe(400);
     const query = await app.inject({ method: 'GET', url: '/things?limit=1%00' });
     expect(problemOf(query).errors).toEqual([
       { path: 'querystring.limit', message: 'must not contain the NUL character (U+0000)' },
