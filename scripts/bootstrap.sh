@@ -28,7 +28,8 @@ APT_PACKAGES=(
 	maven                   # fetches the Kafka broker jars from Maven Central
 	procps                  # ps, pgrep
 	iproute2                # ss (port checks)
-	util-linux              # runuser, flock, setsid
+	util-linux              # runuser, flock, setsid, setpriv
+	python3-venv            # the API fuzzer's virtualenv (scripts/schemathesis.sh)
 )
 
 # Wait up to 10 minutes for dpkg's lock: other agents and CI steps may be

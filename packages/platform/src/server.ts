@@ -1,6 +1,8 @@
 // The Fastify factory every service starts from: zod schemas on routes, request
 // ids, problem+json for every error, a body limit, health and metrics endpoints.
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { fastifyRequestContext } from '@fastify/request-context';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, {
@@ -17,6 +19,8 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { AllowedMethods } from './allowed-methods.js';
+import { completeDocument, type RouteFacts } from './contract.js';
 import { Readiness } from './health.js';
 import type { Logger } from './logging.js';
 import { createRegistry, Histogram, type Registry } from './metrics.js';
@@ -34,8 +38,16 @@ export interface ServerOptions {
   quietPaths?: RegExp;
   /** The registry /metrics serves; created for the app when not given (pass one to share it with code built before the app). */
   metrics?: Registry;
-  /** Publish an OpenAPI document of the routes, generated from their zod schemas, at /openapi.json. */
+  /**
+   * Publish an OpenAPI document of the routes at /openapi.json: generated from their zod
+   * schemas, with every problem each can answer (contract.ts).
+   */
   openapi?: { title: string; version: string; description?: string };
+  /**
+   * The methods served at a path by something other than this app's own routes (the
+   * gateway's proxied API), for 405 answers; undefined for a path it does not know.
+   */
+  allowedMethodsAt?: (path: string) => readonly string[] | undefined;
 }
 
 declare module 'fastify' {
@@ -64,13 +76,43 @@ export function createServer(options: ServerOptions) {
     },
     // Idle keep-alive sockets would otherwise hold a closing server open until they time out.
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // Answered below as problem+json instead of Fastify's own JSON.
+    return503OnClosing: false,
+    // Malformed requests and oversized headers never reach a route: answer them as problems too.
+    clientErrorHandler,
     // The router's own refusals (a path parameter longer than it matches, an
     // undecodable URL) would otherwise answer in Fastify's JSON, not problem+json.
     frameworkErrors: (error, request, reply) => {
       sendProblem(request, reply, frameworkProblem(error));
     },
   }).withTypeProvider<ZodTypeProvider>();
+
+  // Every route as it is added: its methods for 405 answers, its facts for the OpenAPI document.
+  const allowedMethods = new AllowedMethods();
+  const contractRoutes: RouteFacts[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      allowedMethods.add(method, route.url);
+      if (route.schema?.hide) continue;
+      contractRoutes.push({
+        method,
+        url: route.url,
+        hasParams: /[:*]/.test(route.url),
+        problems: route.config?.problems ?? {},
+      });
+    }
+  });
+
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!closing) return done();
+    reply.header('connection', 'close');
+    sendProblem(request, reply, problems.unavailable('This instance is shutting down; retry shortly.'));
+  });
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -136,10 +178,14 @@ export function createServer(options: ServerOptions) {
   });
 
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allow = options.allowedMethodsAt?.(path) ?? allowedMethods.at(path);
     sendProblem(
       request,
       reply,
-      problems.notFound(`No route ${request.method} ${request.url.split('?')[0]}.`),
+      allow && !allow.includes(request.method)
+        ? methodNotAllowed(request.method, path, allow)
+        : problems.notFound(`No route ${request.method} ${path}.`),
     );
   });
 
@@ -153,7 +199,11 @@ export function createServer(options: ServerOptions) {
       transform: jsonSchemaTransform,
       hideUntagged: false,
     });
-    app.get('/openapi.json', { schema: { hide: true }, logLevel: 'warn' }, async () => app.swagger());
+    let document: unknown;
+    app.get('/openapi.json', { schema: { hide: true }, logLevel: 'warn' }, async () => {
+      document ??= completeDocument(app.swagger(), contractRoutes);
+      return document;
+    });
   }
 
   app.get('/health/live', { schema: { hide: true }, logLevel: 'warn' }, async () => ({ status: 'ok' }));
@@ -176,10 +226,44 @@ export type ShopServer = ReturnType<typeof createServer>;
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: Problem): void {
   for (const [name, value] of Object.entries(problem.extensions.headers ?? {})) reply.header(name, value);
+  // The contract promises every 429 and 503 says when to come back.
+  if ((problem.status === 429 || problem.status === 503) && !reply.hasHeader('retry-after')) {
+    reply.header('retry-after', '2');
+  }
   reply
     .code(problem.status)
     .type(PROBLEM_CONTENT_TYPE)
     .send({ ...problem.toDocument(request.url.split('?')[0]), requestId: request.id });
+}
+
+/** 405 for a method the path is not served with; `Allow` lists those it is (RFC 9110 15.5.6). */
+export function methodNotAllowed(method: string, path: string, allow: readonly string[]): Problem {
+  return new Problem(
+    405,
+    'method-not-allowed',
+    `${method} is not served at ${path}; it serves ${allow.join(', ')}.`,
+    { headers: { allow: allow.join(', ') } },
+  );
+}
+
+// Requests Node's HTTP parser refuses (oversized headers, malformed request
+// lines) never reach Fastify's routing; answer them as problems all the same.
+function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, slug, detail] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers-too-large', 'The request headers are larger than this API accepts.']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request-timeout', 'The request was not received in time.']
+        : [400, 'malformed-request', 'The request is not valid HTTP.'];
+  const body = JSON.stringify(new Problem(status, slug, detail).toDocument());
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 function frameworkProblem(error: FastifyError): Problem {

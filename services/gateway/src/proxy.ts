@@ -6,7 +6,15 @@
 // The scope accepts only application/json bodies, read as a Buffer under the
 // body limit (so 413 and 415 come from Fastify as problems) and forwarded byte
 // for byte, never parsed.
-import { type ActingUser, Counter, NO_HANDLER_SPAN, Problem, problems, type Registry } from '@shop/platform';
+import {
+  type ActingUser,
+  Counter,
+  methodNotAllowed,
+  NO_HANDLER_SPAN,
+  Problem,
+  problems,
+  type Registry,
+} from '@shop/platform';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'undici';
 import type { AccessTokens, AuthFailure, Verification } from './access-tokens.js';
@@ -14,7 +22,7 @@ import { bearerToken } from './access-tokens.js';
 import type { DenyList } from './deny-list.js';
 import { forward } from './forward.js';
 import { leavesPrefix, upstreamFailure, upstreamProblem, upstreamRequestHeaders } from './forwarding.js';
-import { policyFor, ROUTES, type RoutePolicy, type Upstream } from './routes.js';
+import { pathOf, policyFor, ROUTES, type RoutePolicy, type Upstream } from './routes.js';
 import type { UpstreamCredentials } from './upstream-credentials.js';
 
 declare module 'fastify' {
@@ -36,6 +44,8 @@ export interface ProxyOptions {
   denyList: DenyList;
   credentials: UpstreamCredentials;
   clientIpOf: (request: Pick<FastifyRequest, 'ip' | 'headers'>) => string;
+  /** The methods the API declares at a path (the aggregated OpenAPI document). */
+  allowedMethodsAt: (path: string) => readonly string[] | undefined;
   metrics: Registry;
   /** True once the server is stopping. */
   closing: () => boolean;
@@ -108,6 +118,11 @@ export async function proxyRoutes(scope: FastifyInstance, options: ProxyOptions)
     else request.gatewayUser = verification.user;
   };
   scope.addHook('onRequest', (request, _reply, done) => {
+    // A method the path does not declare is refused before anything else: no
+    // token makes it valid, and the document that says so is public.
+    const path = pathOf(request.url);
+    const allow = options.allowedMethodsAt(path);
+    if (allow && !allow.includes(request.method)) return done(methodNotAllowed(request.method, path, allow));
     request.routePolicy = policyFor(request.method, request.url);
     const token = bearerToken(request.headers.authorization);
     if (token === null) {

@@ -1,6 +1,6 @@
 // Signing up and signing in. The gateway forwards these without a user; the
 // service token it sends is still required (only the JWKS and probes are open).
-import { problems, type ShopServer } from '@shop/platform';
+import { problems, type ShopServer, text, trimmedText } from '@shop/platform';
 import { z } from 'zod';
 import type { AccessTokens } from '../access-tokens.js';
 import { authenticate, register } from '../accounts.js';
@@ -12,8 +12,8 @@ const registration = z.object({ email, password, name: displayName });
 // Login checks only lengths: a malformed email simply matches no account, and
 // the answer must not differ from that of an unknown one.
 const credentials = z.object({
-  email: z.string().trim().min(1).max(254),
-  password: z.string().min(1).max(128),
+  email: trimmedText({ max: 254 }),
+  password: text({ min: 1, max: 128 }),
 });
 const issuedToken = z.object({
   accessToken: z.string(),
@@ -37,6 +37,7 @@ export function authRoutes(app: ShopServer, { prisma, passwords, tokens }: AuthD
         body: registration,
         response: { 201: userView },
       },
+      config: { problems: { 409: 'An account with this email exists already.' } },
     },
     async (request, reply) => {
       const user = await register(prisma, request.body);
@@ -53,6 +54,7 @@ export function authRoutes(app: ShopServer, { prisma, passwords, tokens }: AuthD
         body: credentials,
         response: { 200: issuedToken },
       },
+      config: { problems: { 401: 'The email or password is wrong (the answer does not say which).' } },
     },
     async (request, reply) => {
       const user = await authenticate(prisma, passwords, request.body);

@@ -1,0 +1,43 @@
+// Fields whose published JSON Schema says exactly what their validation
+// enforces, declared once for an HTTP API and the messages its requests become.
+// zod's own `.min()`/`.max()` count UTF-16 code units while JSON Schema's
+// `minLength`/`maxLength` count characters (code points), so an emoji is 2 to
+// one and 1 to the other; `.trim()` accepts a blank string that `minLength: 1`
+// does not refuse. These helpers check what the schema they publish says.
+import { z } from 'zod';
+
+/** Any UUID as Postgres reads one (hex, any version), for patterns of composite values. */
+export const UUID_PATTERN = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
+
+/** Characters, as JSON Schema counts them (a surrogate pair is one). */
+export function codePoints(value: string): number {
+  let count = 0;
+  for (const _ of value) count++;
+  return count;
+}
+
+// Exactly what String.prototype.trim removes (ECMA-262 WhiteSpace and
+// LineTerminator), spelled out: `\s` differs between regex dialects (Python's
+// counts U+001C-U+001F, JavaScript's U+FEFF), and a fuzzer reads the pattern
+// in its own.
+const TRIMMED = String.raw`\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff`;
+const NOT_BLANK = new RegExp(`[^${TRIMMED}]`);
+
+/** A string of `min` to `max` characters (code points). */
+export function text({ min = 0, max }: { min?: number; max: number }) {
+  let schema = z.string().refine((value) => codePoints(value) <= max, `must be at most ${max} characters`);
+  if (min > 0) {
+    schema = schema.refine((value) => codePoints(value) >= min, `must be at least ${min} characters`);
+  }
+  return schema.meta({ ...(min > 0 ? { minLength: min } : {}), maxLength: max });
+}
+
+/**
+ * A name-like string: at most `max` characters as sent, not blank, and
+ * handed to the handler trimmed.
+ */
+export function trimmedText({ max }: { max: number }) {
+  return text({ max })
+    .regex(NOT_BLANK, 'must not be blank')
+    .overwrite((value) => value.trim());
+}
