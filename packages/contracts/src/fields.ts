@@ -22,10 +22,16 @@ export function codePoints(value: string): number {
 // in its own.
 const TRIMMED = String.raw`\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff`;
 const NOT_BLANK = new RegExp(`[^${TRIMMED}]`);
+// Postgres cannot store U+0000 in text, so no field takes it, and the schema says so.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing that control character is the point.
+const NO_NUL = /^[^\u0000]*$/;
 
-/** A string of `min` to `max` characters (code points). */
+/** A string of `min` to `max` characters (code points), without U+0000. */
 export function text({ min = 0, max }: { min?: number; max: number }) {
-  let schema = z.string().refine((value) => codePoints(value) <= max, `must be at most ${max} characters`);
+  let schema = z
+    .string()
+    .regex(NO_NUL, 'must not contain the NUL character (U+0000)')
+    .refine((value) => codePoints(value) <= max, `must be at most ${max} characters`);
   if (min > 0) {
     schema = schema.refine((value) => codePoints(value) >= min, `must be at least ${min} characters`);
   }

@@ -27,10 +27,25 @@ const PROBLEM_REF = { $ref: `#/components/schemas/${PROBLEM_SCHEMA_NAME}` };
 /** A problem a route's own logic may answer with, beyond those every route shares. */
 export type ProblemDeclarations = Partial<Record<number, string>>;
 
+/**
+ * An OpenAPI link from one of a route's responses to the operation a client would
+ * call next with values from it (what stateful tests follow): `operation` is
+ * `METHOD /fastify/path/:param`; `parameters` and `requestBody` hold runtime
+ * expressions such as `$response.body#/id`.
+ */
+export interface LinkDeclaration {
+  operation: string;
+  description?: string;
+  parameters?: Record<string, string>;
+  requestBody?: unknown;
+}
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Statuses (with what they mean here) this route's handler may answer besides the shared ones. */
     problems?: ProblemDeclarations;
+    /** Links from a success status to the operations that follow it. */
+    links?: Partial<Record<number, Record<string, LinkDeclaration>>>;
   }
 }
 
@@ -41,6 +56,7 @@ export interface RouteFacts {
   url: string;
   hasParams: boolean;
   problems: ProblemDeclarations;
+  links?: Partial<Record<number, Record<string, LinkDeclaration>>>;
 }
 
 /** Methods whose request bodies Fastify reads (and so may refuse as too large or of the wrong type). */
@@ -127,6 +143,10 @@ export function completeDocument(document: Json, routes: readonly RouteFacts[]):
     for (const [status, description] of problemStatuses(route)) {
       responses[String(status)] ??= problemResponse(status, description);
     }
+    for (const [status, links] of Object.entries(route.links ?? {})) {
+      if (!responses[status] || !links) continue;
+      responses[status] = { ...responses[status], links: openApiLinks(links) };
+    }
     operation.responses = responses;
   }
   return {
@@ -140,6 +160,16 @@ export function completeDocument(document: Json, routes: readonly RouteFacts[]):
       },
     },
   };
+}
+
+function openApiLinks(links: Record<string, LinkDeclaration>): Json {
+  return Object.fromEntries(
+    Object.entries(links).map(([name, { operation, ...link }]) => {
+      const [method = '', url = ''] = operation.split(' ');
+      const pointer = openApiPath(url).replaceAll('~', '~0').replaceAll('/', '~1');
+      return [name, { operationRef: `#/paths/${pointer}/${method.toLowerCase()}`, ...link }];
+    }),
+  );
 }
 
 function problemJsonSchema(): Json {

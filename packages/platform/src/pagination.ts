@@ -12,8 +12,9 @@ export interface CursorPosition {
   id: string;
 }
 
-// At most 15 digits: every such number of milliseconds is a valid Date (up to the year 33658).
-const CURSOR = new RegExp(`^(0|[1-9][0-9]{0,14})_(${UUID_PATTERN})$`);
+// At most 13 digits: every such number of milliseconds is a Date with a four-digit year
+// (up to 2286), which is what the databases read.
+const CURSOR = new RegExp(`^(0|[1-9][0-9]{0,12})_(${UUID_PATTERN})$`);
 
 export function encodeCursor(position: CursorPosition): string {
   return `${position.createdAt.getTime()}_${position.id}`;

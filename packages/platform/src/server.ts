@@ -76,6 +76,10 @@ export function createServer(options: ServerOptions) {
     },
     // Idle keep-alive sockets would otherwise hold a closing server open until they time out.
     forceCloseConnections: 'idle',
+    // A `__proto__` or `constructor.prototype` key is dropped, like any other key the schema
+    // does not name, rather than refusing a body the published schema allows.
+    onProtoPoisoning: 'remove',
+    onConstructorPoisoning: 'remove',
     // Answered below as problem+json instead of Fastify's own JSON.
     return503OnClosing: false,
     // Malformed requests and oversized headers never reach a route: answer them as problems too.
@@ -99,6 +103,7 @@ export function createServer(options: ServerOptions) {
         url: route.url,
         hasParams: /[:*]/.test(route.url),
         problems: route.config?.problems ?? {},
+        links: route.config?.links ?? {},
       });
     }
   });
@@ -135,8 +140,11 @@ export function createServer(options: ServerOptions) {
     done();
   });
 
-  // Before any route's schema: a NUL would pass zod and then fail in Postgres (nul-guard.ts).
-  app.addHook('preValidation', (request, _reply, done) => {
+  // After the route's schema: a NUL in a field the schema let through would fail in Postgres
+  // (nul-guard.ts). Fields the schema drops are not checked: they go nowhere. A field that
+  // takes text declares it without NUL (contracts' text()), so this refuses nothing the
+  // published schema allows; it is the net under a field declared without it.
+  app.addHook('preHandler', (request, _reply, done) => {
     const errors = [
       ...nulFields(request.params, 'params'),
       ...nulFields(request.query, 'querystring'),
@@ -177,15 +185,21 @@ export function createServer(options: ServerOptions) {
     done();
   });
 
-  app.setNotFoundHandler((request, reply) => {
+  // A path served with other methods answers 405, decided before the body is read (a QUERY
+  // or DELETE with no content type would otherwise be refused for that first).
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!request.is404) return done();
     const path = request.url.split('?')[0] ?? '/';
     const allow = options.allowedMethodsAt?.(path) ?? allowedMethods.at(path);
+    if (!allow || allow.includes(request.method)) return done();
+    sendProblem(request, reply, methodNotAllowed(request.method, path, allow));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
     sendProblem(
       request,
       reply,
-      allow && !allow.includes(request.method)
-        ? methodNotAllowed(request.method, path, allow)
-        : problems.notFound(`No route ${request.method} ${path}.`),
+      problems.notFound(`No route ${request.method} ${request.url.split('?')[0]}.`),
     );
   });
 

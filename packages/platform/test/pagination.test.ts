@@ -19,7 +19,7 @@ describe('page cursor', () => {
     expect(decodeCursor('')).toBeUndefined();
     expect(decodeCursor(`x_${position.id}`)).toBeUndefined();
     expect(decodeCursor('1_not-a-uuid')).toBeUndefined();
-    expect(decodeCursor(`${'9'.repeat(16)}_${position.id}`)).toBeUndefined();
+    expect(decodeCursor(`${'9'.repeat(14)}_${position.id}`)).toBeUndefined();
   });
 
   it('reads every string its published pattern admits as a position (so none is refused later)', () => {
@@ -34,7 +34,7 @@ describe('page cursor', () => {
       fc.property(fc.stringMatching(pattern), (cursor) => {
         const decoded = decodeCursor(cursor);
         expect(decoded).toBeDefined();
-        expect(Number.isNaN(decoded!.createdAt.getTime())).toBe(false);
+        expect(decoded!.createdAt.toISOString()).toMatch(/^\d{4}-/);
       }),
     );
   });

@@ -10,7 +10,9 @@ describe('a registration the API accepts', () => {
   it('becomes a user.registered the contract accepts', () => {
     const registration = fc.record({
       email: fc.emailAddress().filter((value) => email.safeParse(value).success),
-      password: fc.string({ unit: 'binary', minLength: 8, maxLength: 128 }),
+      password: fc
+        .string({ unit: 'binary', minLength: 8, maxLength: 128 })
+        .filter((value) => password.safeParse(value).success),
       name: fc
         .string({ unit: 'binary', minLength: 1, maxLength: 100 })
         .filter((value) => displayName.safeParse(value).success),

@@ -59,6 +59,24 @@ export function productRoutes(app: ShopServer, prisma: PrismaClient): void {
         querystring: listQuery,
         response: { 200: z.object({ items: z.array(productView), nextCursor: z.string().nullable() }) },
       },
+      config: {
+        links: {
+          200: {
+            ReadProduct: {
+              operation: 'GET /api/v1/products/:id',
+              parameters: { id: '$response.body#/items/0/id' },
+            },
+            OrderProduct: {
+              operation: 'POST /api/v1/orders',
+              description: 'Order one of the first product listed.',
+              requestBody: {
+                items: [{ productId: '$response.body#/items/0/id', quantity: 1 }],
+                payment: { token: 'tok_visa' },
+              },
+            },
+          },
+        },
+      },
     },
     async (request) => {
       const { limit, cursor, ids } = request.query;

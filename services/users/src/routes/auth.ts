@@ -37,7 +37,18 @@ export function authRoutes(app: ShopServer, { prisma, passwords, tokens }: AuthD
         body: registration,
         response: { 201: userView },
       },
-      config: { problems: { 409: 'An account with this email exists already.' } },
+      config: {
+        problems: { 409: 'An account with this email exists already.' },
+        links: {
+          201: {
+            SignIn: {
+              operation: 'POST /api/v1/auth/login',
+              description: 'Sign in with the account just made.',
+              requestBody: { email: '$request.body#/email', password: '$request.body#/password' },
+            },
+          },
+        },
+      },
     },
     async (request, reply) => {
       const user = await register(prisma, request.body);
