@@ -105,11 +105,13 @@ if stage "infrastructure (Postgres, Kafka)" scripts/infra.sh up; then
 	tests "integration tests (Postgres, Kafka)" integration
 	waited "trace viewer (Jaeger v2)" "$JAEGER_PID" "$JAEGER_LOG" || true
 	tests "end-to-end (smoke, crash, chaos, bad input, trace)" e2e
+	tests "API fuzzing (schemathesis, through the gateway)" fuzz
 	stage "images (build, run the shop from them, smoke)" scripts/test-images.sh
 else
 	wait "$JAEGER_PID" || true
 	blocked "integration tests" "the infrastructure did not start"
 	blocked "end-to-end" "the infrastructure did not start"
+	blocked "API fuzzing" "the infrastructure did not start"
 	blocked "images" "the infrastructure did not start"
 fi
 
