@@ -16,7 +16,13 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['{packages,services,tools}/*/test/**/*.test.ts'],
-          exclude: ['**/*.int.test.ts', '**/*.e2e.test.ts', '**/*.fuzz.test.ts', '**/*.k8s.test.ts', '**/node_modules/**'],
+          exclude: [
+            '**/*.int.test.ts',
+            '**/*.e2e.test.ts',
+            '**/*.fuzz.test.ts',
+            '**/*.k8s.test.ts',
+            '**/node_modules/**',
+          ],
         },
       },
       {
