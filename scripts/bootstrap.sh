@@ -5,7 +5,8 @@
 #     into the cache when the machine's own is older (scripts/lib/node.sh).
 #   - Debian packages: PostgreSQL 15 (server binaries used directly by
 #     scripts/infra.sh), a JRE and Maven (Kafka runs from Maven Central jars),
-#     and the small tools the scripts rely on (ss, ps, runuser, flock).
+#     and the small tools the scripts and the README rely on (ss, ps,
+#     runuser, flock, setpriv, curl, jq).
 #   - npm dependencies with `npm ci` from the committed package-lock.json
 #     (never `npm install`, which would rewrite it), only when node_modules is
 #     missing or package-lock.json changed since the last install (sha256
@@ -30,6 +31,8 @@ APT_PACKAGES=(
 	iproute2                # ss (port checks)
 	util-linux              # runuser, flock, setsid, setpriv
 	python3-venv            # the API fuzzer's virtualenv (scripts/schemathesis.sh)
+	curl                    # the README's walkthrough (scripts/readme-walkthrough.sh)
+	jq                      # the README's walkthrough
 )
 
 # Wait up to 10 minutes for dpkg's lock: other agents and CI steps may be

@@ -436,8 +436,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     const faults: Promise<void>[] = [];
     const accepted = new Map<string, string>();
-    // Guesses a password through the faults (login-guesser.ts); the guesses are spread over
-    // the run, so the lock is taken while services are being killed.
+    // Guesses a password about once a second from when the faults start (login-guesser.ts),
+    // so the account's failures are counted while services are being killed.
     let guessing: Promise<GuessLog> | undefined;
     const load = runLoad(
       loadOptions({
@@ -465,7 +465,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
             `${options.ordersPerSecond} orders/s for ${options.durationMs / 1000}s; a kill every ~${options.killEveryMs / 1000}s`,
           );
           faults.push(killLoop(), watchdog());
-          guessing = guessPasswords(stack.url('gateway'), options.durationMs / 20, stopFaults.signal);
+          guessing = guessPasswords(stack.url('gateway'), Math.min(1000, options.durationMs / 40));
           if (options.restartInfra) faults.push(infraFault(0.3, 'kafka'), infraFault(0.6, 'postgres'));
           setTimeout(() => stopFaults.abort(), options.durationMs).unref();
         },
