@@ -165,10 +165,11 @@ async function walk(
     const headers = { ...auth, ...idempotency };
 
     // Every string field says in its schema that it refuses U+0000, as the server does.
+    // (Headers are left out: HTTP cannot carry U+0000 in them at all.)
     const fields = [
-      ...(op.operation.parameters ?? []).flatMap((parameter: Json) =>
-        stringFields(parameter.schema, `${parameter.in}.${parameter.name}`),
-      ),
+      ...(op.operation.parameters ?? [])
+        .filter((parameter: Json) => parameter.in !== 'header')
+        .flatMap((parameter: Json) => stringFields(parameter.schema, `${parameter.in}.${parameter.name}`)),
       ...stringFields(op.operation.requestBody?.content?.['application/json']?.schema, 'body'),
     ];
     for (const field of fields) {

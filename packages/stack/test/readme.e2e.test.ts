@@ -37,23 +37,22 @@ afterAll(async () => {
   await system?.stop();
 });
 
-it("runs the README's walkthrough: register, sign in, a product, an order, the order, the notifications", async () => {
+it("runs the README's walkthrough: register, sign in, a product, an order, its outcome, its events, the notifications", async () => {
   const { stdout } = await promisify(execFile)(join(repoRoot, 'scripts/readme-walkthrough.sh'), [
     system.stack.url('gateway'),
   ]);
-  // register, the order, the notifications: one JSON document each, back to back (curl adds no newline).
-  const documents = jsonSequence(stdout);
-  expect(documents).toHaveLength(3);
-  const [registered, order, notifications] = documents as Record<string, unknown>[] as [
-    { id: string },
-    { items: unknown[] },
-    unknown,
-  ];
+  // Back to back (curl adds no newline): the registration, the order once final, the order
+  // again as each Server-Sent Event's data, the notifications.
+  const documents = jsonSequence(stdout) as Record<string, unknown>[];
+  expect(documents.length).toBeGreaterThanOrEqual(4);
+  const registered = documents[0]!;
+  const order = documents[1]!;
+  const events = documents.slice(2, -1);
+  const notifications = documents.at(-1)!;
   expect(registered).toMatchObject({ email: 'ada@example.com', name: 'Ada', role: 'customer' });
-  expect(order).toMatchObject({
-    status: expect.stringMatching(/^(PENDING|CONFIRMED)$/),
-    userId: registered.id,
-  });
+  expect(order).toMatchObject({ status: 'CONFIRMED', userId: registered.id });
   expect(order.items).toHaveLength(1);
+  expect(events.at(-1)).toMatchObject({ id: order.id, status: 'CONFIRMED' });
+  expect(stdout).toContain('event: order');
   expect(notifications).toMatchObject({ items: expect.any(Array) });
 }, 120_000);
