@@ -122,6 +122,30 @@ export function problemResponse(status: number, description: string) {
   };
 }
 
+/**
+ * A `response` entry for a Server-Sent Events stream whose events carry JSON:
+ * each event is documented as `{ event, data }` (the OpenAPI convention for
+ * `text/event-stream`), `data` as JSON of the given schema, so clients and the
+ * fuzzer check every event against the same zod declaration the route uses.
+ */
+export function eventStream(description: string, events: Record<string, z.ZodType>) {
+  const eventSchemas = Object.entries(events).map(([event, data]) => {
+    const { $schema: _dialect, ...contentSchema } = z.toJSONSchema(data, { io: 'output' });
+    return z
+      .object({
+        event: z.literal(event),
+        data: z.string().meta({ contentMediaType: 'application/json', contentSchema }),
+      })
+      .loose();
+  });
+  const [first, ...others] = eventSchemas;
+  if (!first) throw new Error('an event stream needs at least one kind of event');
+  return {
+    description,
+    content: { 'text/event-stream': { schema: others.length === 0 ? first : z.union([first, ...others]) } },
+  };
+}
+
 /** `/api/v1/orders/:id` -> `/api/v1/orders/{id}` (what @fastify/swagger writes). */
 export function openApiPath(url: string): string {
   return url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
