@@ -47,3 +47,16 @@ export function trimmedText({ max }: { max: number }) {
     .regex(NOT_BLANK, 'must not be blank')
     .overwrite((value) => value.trim());
 }
+
+/**
+ * A change of some of `fields`, at least one: strict (an unknown field is
+ * refused rather than dropped, so `{ "nmae": "x" }` is not an empty change) and
+ * published as `additionalProperties: false, minProperties: 1`.
+ */
+export function partialChange<Shape extends z.ZodRawShape>(fields: Shape) {
+  return z
+    .strictObject(fields)
+    .partial()
+    .refine((change) => Object.keys(change).length > 0, 'name at least one field to change')
+    .meta({ minProperties: 1 });
+}

@@ -3,6 +3,7 @@ import {
   Problem,
   pageArgs,
   pageQuery,
+  partialChange,
   problems,
   requireAdmin,
   type ShopServer,
@@ -25,20 +26,14 @@ const newProduct = z.object({
   currency,
   initialStock: z.int().nonnegative().max(10_000_000),
 });
-// Strict, and at least one field: `{}` or only unknown fields would change nothing, and the
-// published schema says so (additionalProperties: false, minProperties: 1).
-const productChange = z
-  .strictObject({
-    name: trimmedText({ max: 200 }),
-    description: text({ max: 5000 }),
-    priceCents: z.int().positive().max(100_000_000),
-    currency,
-    /** The new physical stock; it may not drop below what is reserved for open orders. */
-    stock: z.int().nonnegative().max(10_000_000),
-  })
-  .partial()
-  .refine((change) => Object.keys(change).length > 0, 'name at least one field to change')
-  .meta({ minProperties: 1 });
+const productChange = partialChange({
+  name: trimmedText({ max: 200 }),
+  description: text({ max: 5000 }),
+  priceCents: z.int().positive().max(100_000_000),
+  currency,
+  /** The new physical stock; it may not drop below what is reserved for open orders. */
+  stock: z.int().nonnegative().max(10_000_000),
+});
 const idParams = z.object({ id: z.uuid() });
 const listQuery = pageQuery.extend({
   /** Comma-separated ids: fetch exactly these products (used by orders to price a basket). */
