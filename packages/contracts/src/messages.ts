@@ -2,8 +2,8 @@
 // Commands ask one service to do something (the order saga's steps and
 // compensations); replies and events say what happened.
 import { z } from 'zod';
-import { shippingAddress } from './shipping.js';
 import { text } from './fields.js';
+import { shippingAddress } from './shipping.js';
 
 const id = z.uuid();
 const currency = z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR');

@@ -140,7 +140,10 @@ function versionRoutes(
         links: {
           202: {
             ReadOrder: { operation: `GET ${prefix}/orders/:id`, parameters: { id: '$response.body#/id' } },
-            FollowOrder: { operation: `GET ${prefix}/orders/:id/events`, parameters: { id: '$response.body#/id' } },
+            FollowOrder: {
+              operation: `GET ${prefix}/orders/:id/events`,
+              parameters: { id: '$response.body#/id' },
+            },
           },
         },
       },

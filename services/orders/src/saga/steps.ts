@@ -40,7 +40,11 @@ export function orderCreated(order: PricedOrder): Outgoing {
     data: {
       orderId: order.orderId,
       userId: order.userId,
-      items: order.items.map(({ productId, quantity, unitPriceCents }) => ({ productId, quantity, unitPriceCents })),
+      items: order.items.map(({ productId, quantity, unitPriceCents }) => ({
+        productId,
+        quantity,
+        unitPriceCents,
+      })),
       totalCents: order.totalCents,
       currency: order.currency,
     },
