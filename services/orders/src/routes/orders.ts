@@ -265,7 +265,10 @@ function versionRoutes(
         'x-accel-buffering': 'no',
         'x-request-id': request.id,
       });
-      const send = (order: OrderView) => out.write(`event: order\ndata: ${JSON.stringify(order)}\n\n`);
+      // Shown as this version shows an order, as the JSON routes' serializer does (a v2 order
+      // read through /api/v1 has no shipping address in its events either).
+      const send = (order: OrderView) =>
+        out.write(`event: order\ndata: ${JSON.stringify(view.parse(order))}\n\n`);
       send(sent);
       try {
         while (sent.status === 'PENDING' && !closed.aborted) {
