@@ -37,22 +37,24 @@ afterAll(async () => {
   await system?.stop();
 });
 
-it("runs the README's walkthrough: register, sign in, a product, an order, its outcome, its events, the notifications", async () => {
+it("runs the README's walkthrough: register, sign in, a product, an order, its outcome, its events, the notifications, a v2 order", async () => {
   const { stdout } = await promisify(execFile)(join(repoRoot, 'scripts/readme-walkthrough.sh'), [
     system.stack.url('gateway'),
   ]);
   // Back to back (curl adds no newline): the registration, the order once final, the order
-  // again as each Server-Sent Event's data, the notifications.
+  // again as each Server-Sent Event's data, the notifications, then the v2 order.
   const documents = jsonSequence(stdout) as Record<string, unknown>[];
   expect(documents.length).toBeGreaterThanOrEqual(4);
   const registered = documents[0]!;
   const order = documents[1]!;
-  const events = documents.slice(2, -1);
-  const notifications = documents.at(-1)!;
+  const events = documents.slice(2, -2);
+  const notifications = documents.at(-2)!;
+  const v2 = documents.at(-1)!;
   expect(registered).toMatchObject({ email: 'ada@example.com', name: 'Ada', role: 'customer' });
   expect(order).toMatchObject({ status: 'CONFIRMED', userId: registered.id });
   expect(order.items).toHaveLength(1);
   expect(events.at(-1)).toMatchObject({ id: order.id, status: 'CONFIRMED' });
   expect(stdout).toContain('event: order');
   expect(notifications).toMatchObject({ items: expect.any(Array) });
+  expect(v2).toMatchObject({ userId: registered.id, shippingAddress: { city: 'Paris', country: 'FR' } });
 }, 120_000);
