@@ -36,6 +36,10 @@ test-unit: install ## Run the unit tests (no infrastructure needed)
 test-integration: install infra-up ## Run the integration tests against the real Postgres and Kafka
 	vitest run --project integration
 
+.PHONY: fuzz
+fuzz: install infra-up ## Fuzz the whole API through the gateway with schemathesis (docs/api-fuzzing.md)
+	vitest run --project fuzz
+
 .PHONY: test-bluegreen
 test-bluegreen: install k8s-up ## Run the bluegreen CLI's tests: unit, and against the local control plane
 	vitest run --project unit tools/bluegreen

@@ -16,7 +16,13 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['{packages,services,tools}/*/test/**/*.test.ts'],
-          exclude: ['**/*.int.test.ts', '**/*.e2e.test.ts', '**/*.k8s.test.ts', '**/node_modules/**'],
+          exclude: [
+            '**/*.int.test.ts',
+            '**/*.e2e.test.ts',
+            '**/*.fuzz.test.ts',
+            '**/*.k8s.test.ts',
+            '**/node_modules/**',
+          ],
         },
       },
       {
@@ -28,6 +34,17 @@ export default defineConfig({
           globalSetup: ['packages/testkit/src/global-setup.ts'],
           fileParallelism: false,
           testTimeout: 300_000,
+          hookTimeout: 400_000,
+        },
+      },
+      {
+        ...sourceConditions,
+        test: {
+          // The schema-based API fuzzer against a whole stack (make fuzz; docs/api-fuzzing.md).
+          name: 'fuzz',
+          include: ['packages/stack/test/**/*.fuzz.test.ts'],
+          globalSetup: ['packages/testkit/src/global-setup.ts'],
+          testTimeout: 600_000,
           hookTimeout: 400_000,
         },
       },

@@ -5,10 +5,12 @@
 #     into the cache when the machine's own is older (scripts/lib/node.sh).
 #   - Debian packages: PostgreSQL 15 (server binaries used directly by
 #     scripts/infra.sh), a JRE and Maven (Kafka runs from Maven Central jars),
-#     and the small tools the scripts rely on (ss, ps, runuser, flock).
-#   - npm dependencies with `npm ci` (or `npm install` from the same lock,
-#     see below), only when node_modules is missing or package-lock.json
-#     changed since the last install (sha256 stamp in node_modules/).
+#     and the small tools the scripts and the README rely on (ss, ps,
+#     runuser, flock, setpriv, curl, jq).
+#   - npm dependencies with `npm ci` from the committed package-lock.json
+#     (never `npm install`, which would rewrite it), only when node_modules is
+#     missing or package-lock.json changed since the last install (sha256
+#     stamp in node_modules/).
 # A warm run (everything present) must take about a second and print little,
 # because every make target that needs dependencies runs it.
 set -euo pipefail
@@ -27,7 +29,10 @@ APT_PACKAGES=(
 	maven                   # fetches the Kafka broker jars from Maven Central
 	procps                  # ps, pgrep
 	iproute2                # ss (port checks)
-	util-linux              # runuser, flock, setsid
+	util-linux              # runuser, flock, setsid, setpriv
+	python3-venv            # the API fuzzer's virtualenv (scripts/schemathesis.sh)
+	curl                    # the README's walkthrough (scripts/readme-walkthrough.sh)
+	jq                      # the README's walkthrough
 )
 
 # Wait up to 10 minutes for dpkg's lock: other agents and CI steps may be
@@ -127,29 +132,12 @@ install_npm_packages() {
 		log_info "node_modules missing: npm ci (log: $(rel "$log"))"
 	fi
 	if ! (cd "$SHOP_ROOT" && npm ci --no-audit --no-fund) >"$log" 2>&1; then
-		if grep -q 'can only install packages when your package.json and package-lock.json' "$log"; then
-			# The npm registry reachable from these machines does not serve
-			# every platform's optional packages (e.g. @biomejs/cli-darwin-arm64
-			# is a 404), so package-lock.json lacks their entries and npm ci's
-			# strict check refuses it, although nothing needed on Linux is
-			# missing. `npm install` installs the same versions from the lock
-			# and skips optional packages it cannot get; npm ci fails before
-			# touching node_modules, so nothing is lost in between.
-			log_warn "npm ci refused package-lock.json (optional packages of other platforms missing from it); falling back to npm install"
-			local before
-			before=$(sha256sum "$lock" | cut -d' ' -f1)
-			if ! (cd "$SHOP_ROOT" && npm install --no-audit --no-fund) >>"$log" 2>&1; then
-				grep -m 15 -v '^npm error  ' "$log" | sed 's/^/    /' >&2 || true
-				die "npm install failed (full log: $(rel "$log"))"
-			fi
-			want=$(sha256sum "$lock" | cut -d' ' -f1)
-			[[ "$want" == "$before" ]] || log_warn "npm install rewrote package-lock.json; review and commit it"
-		else
-			# npm prints its whole usage text after a lock-file error; the
-			# first lines say what is wrong.
-			grep -m 15 -v '^npm error  ' "$log" | sed 's/^/    /' >&2 || true
-			die "npm ci failed (full log: $(rel "$log"))"
-		fi
+		# npm prints its whole usage text after a lock-file error; the first
+		# lines say what is wrong. A lock that npm ci refuses is a defect to
+		# fix in the commit that broke it (CONTRIBUTING.md, "The lock file"),
+		# not something to paper over with `npm install` on every machine.
+		grep -m 15 -v '^npm error  ' "$log" | sed 's/^/    /' >&2 || true
+		die "npm ci failed (full log: $(rel "$log"))"
 	fi
 	printf '%s\n' "$want" >"$NPM_STAMP"
 	log_ok "npm dependencies installed in $(elapsed_since "$t0")"

@@ -19,6 +19,19 @@ declare -a FAILED_TESTS=()
 FAILED=0
 RUN_START=$(now_ms)
 
+# The run must leave the checkout as it found it: no rewritten lock file, no
+# generated file that is not ignored. Compared with the state at the start, so
+# a developer's uncommitted work does not fail it.
+TREE_BEFORE=$(git status --porcelain --untracked-files=all)
+tree_unchanged() {
+	local after
+	after=$(git status --porcelain --untracked-files=all) || return 1
+	[[ "$after" == "$TREE_BEFORE" ]] && return 0
+	log_error "this run changed the work tree; git status lines it added:"
+	diff <(printf '%s\n' "$TREE_BEFORE") <(printf '%s\n' "$after") | sed -n 's/^> /    /p' >&2
+	return 1
+}
+
 stage() { # name command...
 	local name=$1
 	shift
@@ -92,11 +105,13 @@ if stage "infrastructure (Postgres, Kafka)" scripts/infra.sh up; then
 	tests "integration tests (Postgres, Kafka)" integration
 	waited "trace viewer (Jaeger v2)" "$JAEGER_PID" "$JAEGER_LOG" || true
 	tests "end-to-end (smoke, crash, chaos, bad input, trace)" e2e
+	tests "API fuzzing (schemathesis, through the gateway)" fuzz
 	stage "images (build, run the shop from them, smoke)" scripts/test-images.sh
 else
 	wait "$JAEGER_PID" || true
 	blocked "integration tests" "the infrastructure did not start"
 	blocked "end-to-end" "the infrastructure did not start"
+	blocked "API fuzzing" "the infrastructure did not start"
 	blocked "images" "the infrastructure did not start"
 fi
 
@@ -121,6 +136,8 @@ else
 	blocked "Helm chart" "the Kubernetes binaries did not build"
 	blocked "bluegreen CLI" "the Kubernetes binaries did not build"
 fi
+
+stage "the work tree is as the run found it (git status)" tree_unchanged
 
 printf '\n%s━━ summary%s (%s)\n' "$C_BLUE" "$C_RESET" "$(elapsed_since "$RUN_START")"
 printf '%s\n' "${SUMMARY[@]}"

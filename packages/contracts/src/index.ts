@@ -1,6 +1,7 @@
 export * from './build.js';
 export * from './countries.js';
 export * from './envelope.js';
+export * from './fields.js';
 export * from './messages.js';
 export * from './parse.js';
 export * from './shipping.js';

@@ -2,11 +2,38 @@
 // Commands ask one service to do something (the order saga's steps and
 // compensations); replies and events say what happened.
 import { z } from 'zod';
+import { text } from './fields.js';
 import { shippingAddress } from './shipping.js';
 
 const id = z.uuid();
 const currency = z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR');
-const orderLine = z.object({ productId: id, quantity: z.int().positive().max(1000) });
+
+/**
+ * The bounds of an order, shared by the API that takes orders and the messages
+ * they become: the API takes up to `lines` lines of up to `quantityPerLine`
+ * units, and the saga merges lines of one product, so a message line may carry
+ * `lines * quantityPerLine`. Amounts are stored as 32-bit integers.
+ */
+export const orderLimits = { lines: 50, quantityPerLine: 1000, amountCents: 2_147_483_647 } as const;
+const mergedQuantity = z
+  .int()
+  .positive()
+  .max(orderLimits.lines * orderLimits.quantityPerLine);
+const orderLine = z.object({ productId: id, quantity: mergedQuantity });
+const amountCents = z.int().max(orderLimits.amountCents);
+
+/** The card token a client pays with: the API field and the payment command's, one declaration. */
+export const paymentToken = text({ min: 1, max: 200 });
+/**
+ * An account's email, as registration takes it and `user.registered` carries it.
+ * Published as its pattern alone: `format: email` would let each reader apply
+ * its own idea of an address (one refuses local parts over 64 characters,
+ * another does not), and the pattern is what is checked.
+ */
+export const emailAddress = z
+  .email('an email address such as ann@example.com')
+  .max(254)
+  .meta({ format: undefined });
 
 export const cancellationReasons = [
   'OUT_OF_STOCK',
@@ -21,7 +48,7 @@ export const messageData = {
   // users
   'user.registered': z.object({
     userId: id,
-    email: z.email(),
+    email: emailAddress,
     name: z.string(),
     role: z.enum(['customer', 'admin']),
   }),
@@ -31,14 +58,14 @@ export const messageData = {
   'order.created': z.object({
     orderId: id,
     userId: id,
-    items: z.array(orderLine.extend({ unitPriceCents: z.int().nonnegative() })).min(1),
-    totalCents: z.int().nonnegative(),
+    items: z.array(orderLine.extend({ unitPriceCents: amountCents.nonnegative() })).min(1),
+    totalCents: amountCents.nonnegative(),
     currency,
   }),
   'order.confirmed': z.object({
     orderId: id,
     userId: id,
-    totalCents: z.int().nonnegative(),
+    totalCents: amountCents.nonnegative(),
     currency,
     /** The shipment of an order placed with an address (/api/v2); absent or null otherwise. */
     shipment: z
@@ -65,9 +92,9 @@ export const messageData = {
   'payment.authorize': z.object({
     orderId: id,
     userId: id,
-    amountCents: z.int().positive(),
+    amountCents: amountCents.positive(),
     currency,
-    token: z.string().min(1).max(200),
+    token: paymentToken,
   }),
   'payment.capture': z.object({ orderId: id }),
   'payment.void': z.object({ orderId: id }),

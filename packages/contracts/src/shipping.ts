@@ -3,8 +3,10 @@
 // command can never refuse what the API accepted.
 import { z } from 'zod';
 import { countryCodes } from './countries.js';
+import { trimmedText } from './fields.js';
 
-const line = (max: number) => z.string().trim().min(1).max(max);
+// Not blank, at most `max` characters as sent, trimmed: what the published schema says (fields.ts).
+const line = (max: number) => trimmedText({ max });
 
 export const shippingAddress = z
   .object({
@@ -12,12 +14,12 @@ export const shippingAddress = z
     line1: line(200),
     line2: line(200).optional(),
     city: line(100),
+    // Checked as sent (so the pattern is the whole rule), then trimmed of trailing spaces.
     postalCode: z
       .string()
-      .trim()
-      .min(1)
       .max(20)
-      .regex(/^[A-Za-z0-9][A-Za-z0-9 -]*$/, 'letters, digits, spaces and dashes'),
+      .regex(/^[A-Za-z0-9][A-Za-z0-9 -]*$/, 'letters, digits, spaces and dashes')
+      .overwrite((value) => value.trim()),
     country: z.enum(countryCodes, { error: 'an ISO 3166-1 alpha-2 country code such as FR' }),
   })
   .strict();

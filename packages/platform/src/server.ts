@@ -1,6 +1,8 @@
 // The Fastify factory every service starts from: zod schemas on routes, request
 // ids, problem+json for every error, a body limit, health and metrics endpoints.
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { fastifyRequestContext } from '@fastify/request-context';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, {
@@ -17,6 +19,8 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { AllowedMethods } from './allowed-methods.js';
+import { completeDocument, type RouteFacts } from './contract.js';
 import { Readiness } from './health.js';
 import type { Logger } from './logging.js';
 import { createRegistry, Histogram, type Registry } from './metrics.js';
@@ -34,8 +38,16 @@ export interface ServerOptions {
   quietPaths?: RegExp;
   /** The registry /metrics serves; created for the app when not given (pass one to share it with code built before the app). */
   metrics?: Registry;
-  /** Publish an OpenAPI document of the routes, generated from their zod schemas, at /openapi.json. */
+  /**
+   * Publish an OpenAPI document of the routes at /openapi.json: generated from their zod
+   * schemas, with every problem each can answer (contract.ts).
+   */
   openapi?: { title: string; version: string; description?: string };
+  /**
+   * The methods served at a path by something other than this app's own routes (the
+   * gateway's proxied API), for 405 answers; undefined for a path it does not know.
+   */
+  allowedMethodsAt?: (path: string) => readonly string[] | undefined;
 }
 
 declare module 'fastify' {
@@ -64,13 +76,48 @@ export function createServer(options: ServerOptions) {
     },
     // Idle keep-alive sockets would otherwise hold a closing server open until they time out.
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // A `__proto__` or `constructor.prototype` key is dropped, like any other key the schema
+    // does not name, rather than refusing a body the published schema allows.
+    onProtoPoisoning: 'remove',
+    onConstructorPoisoning: 'remove',
+    // Answered below as problem+json instead of Fastify's own JSON.
+    return503OnClosing: false,
+    // Malformed requests and oversized headers never reach a route: answer them as problems too.
+    clientErrorHandler,
     // The router's own refusals (a path parameter longer than it matches, an
     // undecodable URL) would otherwise answer in Fastify's JSON, not problem+json.
     frameworkErrors: (error, request, reply) => {
       sendProblem(request, reply, frameworkProblem(error));
     },
   }).withTypeProvider<ZodTypeProvider>();
+
+  // Every route as it is added: its methods for 405 answers, its facts for the OpenAPI document.
+  const allowedMethods = new AllowedMethods();
+  const contractRoutes: RouteFacts[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      allowedMethods.add(method, route.url);
+      if (route.schema?.hide) continue;
+      contractRoutes.push({
+        method,
+        url: route.url,
+        hasParams: /[:*]/.test(route.url),
+        problems: route.config?.problems ?? {},
+        links: route.config?.links ?? {},
+      });
+    }
+  });
+
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!closing) return done();
+    reply.header('connection', 'close');
+    sendProblem(request, reply, problems.unavailable('This instance is shutting down; retry shortly.'));
+  });
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -93,8 +140,11 @@ export function createServer(options: ServerOptions) {
     done();
   });
 
-  // Before any route's schema: a NUL or a lone surrogate would pass zod and then fail in Postgres (nul-guard.ts).
-  app.addHook('preValidation', (request, _reply, done) => {
+  // After the route's schema: a NUL or a lone surrogate in a field the schema let through would
+  // fail in Postgres (nul-guard.ts). Fields the schema drops are not checked: they go nowhere. A field that
+  // takes text declares it without NUL (contracts' text()), so this refuses nothing the
+  // published schema allows; it is the net under a field declared without it.
+  app.addHook('preHandler', (request, _reply, done) => {
     const errors = [
       ...nulFields(request.params, 'params'),
       ...nulFields(request.query, 'querystring'),
@@ -138,6 +188,16 @@ export function createServer(options: ServerOptions) {
     done();
   });
 
+  // A path served with other methods answers 405, decided before the body is read (a QUERY
+  // or DELETE with no content type would otherwise be refused for that first).
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!request.is404) return done();
+    const path = request.url.split('?')[0] ?? '/';
+    const allow = options.allowedMethodsAt?.(path) ?? allowedMethods.at(path);
+    if (!allow || allow.includes(request.method)) return done();
+    sendProblem(request, reply, methodNotAllowed(request.method, path, allow));
+  });
+
   app.setNotFoundHandler((request, reply) => {
     sendProblem(
       request,
@@ -156,7 +216,11 @@ export function createServer(options: ServerOptions) {
       transform: jsonSchemaTransform,
       hideUntagged: false,
     });
-    app.get('/openapi.json', { schema: { hide: true }, logLevel: 'warn' }, async () => app.swagger());
+    let document: unknown;
+    app.get('/openapi.json', { schema: { hide: true }, logLevel: 'warn' }, async () => {
+      document ??= completeDocument(app.swagger(), contractRoutes);
+      return document;
+    });
   }
 
   app.get('/health/live', { schema: { hide: true }, logLevel: 'warn' }, async () => ({ status: 'ok' }));
@@ -179,10 +243,44 @@ export type ShopServer = ReturnType<typeof createServer>;
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: Problem): void {
   for (const [name, value] of Object.entries(problem.extensions.headers ?? {})) reply.header(name, value);
+  // The contract promises every 429 and 503 says when to come back.
+  if ((problem.status === 429 || problem.status === 503) && !reply.hasHeader('retry-after')) {
+    reply.header('retry-after', '2');
+  }
   reply
     .code(problem.status)
     .type(PROBLEM_CONTENT_TYPE)
     .send({ ...problem.toDocument(request.url.split('?')[0]), requestId: request.id });
+}
+
+/** 405 for a method the path is not served with; `Allow` lists those it is (RFC 9110 15.5.6). */
+export function methodNotAllowed(method: string, path: string, allow: readonly string[]): Problem {
+  return new Problem(
+    405,
+    'method-not-allowed',
+    `${method} is not served at ${path}; it serves ${allow.join(', ')}.`,
+    { headers: { allow: allow.join(', ') } },
+  );
+}
+
+// Requests Node's HTTP parser refuses (oversized headers, malformed request
+// lines) never reach Fastify's routing; answer them as problems all the same.
+function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, slug, detail] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'headers-too-large', 'The request headers are larger than this API accepts.']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request-timeout', 'The request was not received in time.']
+        : [400, 'malformed-request', 'The request is not valid HTTP.'];
+  const body = JSON.stringify(new Problem(status, slug, detail).toDocument());
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 function frameworkProblem(error: FastifyError): Problem {

@@ -105,8 +105,8 @@ describe('server errors are problem+json', () => {
     expect(problem.type).toEqual(expect.stringMatching(/^https:\/\//));
   });
 
-  it('refuses a NUL character anywhere in the input, naming each field, before the handler runs', async () => {
-    // Postgres cannot store U+0000: without this it would pass validation and fail in the query.
+  it('refuses a NUL character in any field the schema let through, naming each, before the handler runs', async () => {
+    // Postgres cannot store U+0000: a field declared without refusing it would fail in the query.
     const body = await app.inject({
       method: 'POST',
       url: '/things',
@@ -122,15 +122,6 @@ describe('server errors are problem+json', () => {
         { path: 'body.tags.1', message: 'must not contain the NUL character (U+0000)' },
       ],
     });
-    const key = await app.inject({
-      method: 'POST',
-      url: '/things',
-      payload: '{"name":"a","x\\u0000":1}',
-      headers: { 'content-type': 'application/json' },
-    });
-    expect(problemOf(key).errors).toEqual([
-      { path: 'body.x\\u0000', message: 'its name must not contain the NUL character (U+0000)' },
-    ]);
     // A lone surrogate is valid JSON but no character: Postgres (through Prisma) cannot take it either.
     const surrogate = await app.inject({
       method: 'POST',
@@ -147,25 +138,37 @@ describe('server errors are problem+json', () => {
     expect(
       (await app.inject({ method: 'POST', url: '/things', payload: { name: 'a😀' } })).statusCode,
     ).not.toBe(400);
-    const query = await app.inject({ method: 'GET', url: '/things?limit=1%00' });
-    expect(problemOf(query).errors).toEqual([
-      { path: 'querystring.limit', message: 'must not contain the NUL character (U+0000)' },
-    ]);
     const params = await app.inject({ method: 'GET', url: '/items/a%00b' });
     expect(problemOf(params).errors).toEqual([
       { path: 'params.id', message: 'must not contain the NUL character (U+0000)' },
     ]);
-    // A deeply nested body is walked without recursion.
-    const deep = await app.inject({
+  });
+
+  it('lets a NUL through in a field the schema drops: it goes nowhere, and the schema allows it', async () => {
+    const response = await app.inject({
       method: 'POST',
       url: '/things',
-      payload: `${'['.repeat(400)}"\\u0000"${']'.repeat(400)}`,
+      payload: '{"name":"a","x\\u0000":"\\u0000"}',
       headers: { 'content-type': 'application/json' },
     });
-    expect(deep.statusCode).toBe(400);
-    expect(problemOf(deep).errors).toEqual([
-      { path: `body${'.0'.repeat(400)}`, message: 'must not contain the NUL character (U+0000)' },
-    ]);
+    expect(response.statusCode).toBe(201);
+  });
+
+  it('answers a method the path is not served with 405 and Allow, whatever the method', async () => {
+    for (const method of ['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'QUERY'] as const) {
+      // (TRACE and QUERY are real methods light-my-request's typings leave out.)
+      const response = await app.inject({ method: method as 'PUT', url: '/things' });
+      expect(response.statusCode, method).toBe(405);
+      expect(response.headers.allow).toBe('GET, HEAD, POST');
+      expect(problemOf(response)).toMatchObject({
+        status: 405,
+        type: expect.stringMatching(/method-not-allowed$/),
+      });
+    }
+    const item = await app.inject({ method: 'POST', url: '/items/7' });
+    expect(item.statusCode).toBe(405);
+    expect(item.headers.allow).toBe('GET, HEAD');
+    expect((await app.inject({ method: 'POST', url: '/nowhere' })).statusCode).toBe(404);
   });
 
   it('answers the router refusals in problem+json too', async () => {

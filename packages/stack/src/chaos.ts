@@ -20,6 +20,7 @@ import {
   type StockSnapshot,
   stockSnapshot,
 } from './invariants.js';
+import { type GuessLog, guessInvariant, guessPasswords } from './login-guesser.js';
 import { migrateDeploy } from './migrate.js';
 import { repoRoot, runDir } from './paths.js';
 import { freshSecrets } from './secrets.js';
@@ -435,6 +436,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     const faults: Promise<void>[] = [];
     const accepted = new Map<string, string>();
+    // Guesses a password about once a second from when the faults start (login-guesser.ts),
+    // so the account's failures are counted while services are being killed.
+    let guessing: Promise<GuessLog> | undefined;
     const load = runLoad(
       loadOptions({
         baseUrl: stack.url('gateway'),
@@ -461,6 +465,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
             `${options.ordersPerSecond} orders/s for ${options.durationMs / 1000}s; a kill every ~${options.killEveryMs / 1000}s`,
           );
           faults.push(killLoop(), watchdog());
+          guessing = guessPasswords(stack.url('gateway'), Math.min(1000, options.durationMs / 40));
           if (options.restartInfra) faults.push(infraFault(0.3, 'kafka'), infraFault(0.6, 'postgres'));
           setTimeout(() => stopFaults.abort(), options.durationMs).unref();
         },
@@ -469,6 +474,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     );
     const summary = await load.finally(() => stopFaults.abort());
     await Promise.all(faults);
+    const guesses = await guessing;
     const durationS = at();
 
     progress('load done; waiting for the system to settle');
@@ -490,6 +496,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       .filter((e) => CONSUMERS.some((name) => e.what === `kill -9 ${name}`))
       .map((e) => e.backAfterS)
       .sort((a, b) => a - b);
+    if (guesses) invariants = [...invariants, guessInvariant(guesses)];
     const deadLetters = await readDeadLetters(kafkaBrokers, `${prefix}dead-letters`);
     if (deadLetters.length > 0) {
       // Nothing in this scenario is malformed: each dead letter is a message the system gave up on.

@@ -7,20 +7,31 @@ import { runDir } from './paths.js';
 import { prettyPrinter } from './pretty.js';
 import { persistentSecrets } from './secrets.js';
 import { DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD } from './seed.js';
-import { databaseServices, defaultPorts, serviceNames } from './services.js';
+import { databaseServices, defaultPorts, type ServiceName, serviceNames } from './services.js';
 import { defaultLedgerFile, Stack } from './stack.js';
 
 const say = (message: string) => process.stdout.write(`\x1b[1m▸\x1b[0m ${message}\n`);
 
+/** `.run/infra.env`, each variable overridable from the environment (tests point at fresh databases). */
 function infraEnv(): Record<string, string> {
   const file = join(runDir, 'infra.env');
   if (!existsSync(file)) throw new Error('.run/infra.env is missing: run `make infra-up` first');
+  const entries = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => /^[A-Z_]+=/.test(line))
+    .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as const);
+  return Object.fromEntries(entries.map(([name, value]) => [name, process.env[name] ?? value]));
+}
+
+/** The default ports, or all moved by the same offset so they start at SHOP_DEV_PORT_BASE. */
+function ports(): Record<ServiceName, number> {
+  const base = process.env.SHOP_DEV_PORT_BASE;
+  if (!base) return defaultPorts;
+  const offset = Number(base) - defaultPorts.gateway;
+  if (!Number.isInteger(offset)) throw new Error(`SHOP_DEV_PORT_BASE is not a port: ${base}`);
   return Object.fromEntries(
-    readFileSync(file, 'utf8')
-      .split('\n')
-      .filter((line) => /^[A-Z_]+=/.test(line))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  );
+    Object.entries(defaultPorts).map(([name, port]) => [name, port + offset]),
+  ) as Record<ServiceName, number>;
 }
 
 async function main(): Promise<void> {
@@ -42,7 +53,7 @@ async function main(): Promise<void> {
   await jaeger.start();
 
   const stack = new Stack({
-    ports: defaultPorts,
+    ports: ports(),
     databases,
     kafkaBrokers: (infra.KAFKA_BROKERS ?? '127.0.0.1:19092').split(','),
     kafkaTopicPrefix: process.env.KAFKA_TOPIC_PREFIX ?? '',

@@ -2,7 +2,7 @@
 // telemetry loaded first), watched for readiness, stopped with SIGTERM (and
 // SIGKILL after the grace period), or killed outright by crash tests.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { accessSync, constants, createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { repoRoot } from './paths.js';
@@ -25,6 +25,22 @@ export interface ServiceProcessOptions {
   /** Where the service's log lines go: a pretty printer, or a file for tests. */
   log: { stream: Writable } | { file: string };
 }
+
+/**
+ * util-linux's setpriv, when this machine has it (Linux): started through it with
+ * `--pdeathsig SIGTERM`, a service is told to stop by the kernel the moment the
+ * process that started it dies, however it dies (kill -9 included), so nothing
+ * is left holding the ports. In watch mode the signal reaches tsx's watcher,
+ * which passes it on to the service.
+ */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+});
 
 export class ServiceProcess {
   #child: ChildProcess | undefined;
@@ -71,7 +87,10 @@ export class ServiceProcess {
             'src/main.ts',
           ]),
     ];
-    const child = spawn(process.execPath, args, {
+    const [command, commandArgs] = SETPRIV
+      ? [SETPRIV, ['--pdeathsig', 'SIGTERM', '--', process.execPath, ...args]]
+      : [process.execPath, args];
+    const child = spawn(command, commandArgs, {
       cwd: join(repoRoot, 'services', name),
       env: { ...process.env, ...env, FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -89,12 +89,20 @@ export class Stack {
 
   // A port held by something else (often a stack left running) would make a
   // service fail to listen while readiness probes reach the stranger instead.
-  async #requireFreePorts(): Promise<void> {
-    const taken = (
-      await Promise.all(
-        serviceNames.map(async (name) => ((await portInUse(this.options.ports[name])) ? name : undefined)),
-      )
-    ).filter((name) => name !== undefined);
+  // The services of a runner that just died may still be stopping (their
+  // graceful shutdown, see ServiceProcess): give them that long to let go.
+  async #requireFreePorts(waitMs = 20_000): Promise<void> {
+    const deadline = Date.now() + waitMs;
+    let taken: ServiceName[] = [];
+    for (;;) {
+      taken = (
+        await Promise.all(
+          serviceNames.map(async (name) => ((await portInUse(this.options.ports[name])) ? name : undefined)),
+        )
+      ).filter((name) => name !== undefined);
+      if (taken.length === 0 || Date.now() >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
     if (taken.length > 0) {
       const list = taken.map((name) => `${name} (127.0.0.1:${this.options.ports[name]})`).join(', ');
       throw new Error(

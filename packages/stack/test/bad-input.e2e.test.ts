@@ -102,6 +102,8 @@ async function footprint(): Promise<Record<string, unknown>> {
         "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> '_prisma_migrations'",
       );
       for (const { name } of tables.rows) {
+        // Failed sign-ins are counted on purpose (per-account throttling): not a partial write.
+        if (service === 'users' && name === 'login_throttles') continue;
         const [row] = (await client.query<{ n: string }>(`SELECT count(*) AS n FROM "${name}"`)).rows;
         result[`${service}.${name}`] = Number(row?.n);
       }
@@ -305,7 +307,8 @@ describe('the public API refuses bad input cleanly', () => {
         fc.asyncProperty(badRegistration, async (body) => {
           expectProblem(
             await send('POST', '/api/v1/auth/login', { body: JSON.stringify(body) }),
-            [400, 401, 413],
+            // 429: an email guessed often enough is locked (per-account throttling).
+            [400, 401, 413, 429],
             `login ${JSON.stringify(body).slice(0, 200)}`,
           );
         }),
@@ -535,6 +538,47 @@ describe('the public API refuses bad input cleanly', () => {
         RUNS,
       );
     });
+  });
+
+  it("POST /auth/login: guessing one account's password is throttled per account, whatever the IP limit", async () => {
+    // The test stack raises the gateway's per-IP limit far above these attempts: what stops them is users.
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 11, max: 16 }),
+        fc.string({ minLength: 1, maxLength: 40 }),
+        async (attempts, guess) => {
+          const email = `victim-${randomUUID()}@example.com`;
+          const password = 'the right password';
+          const registered = await send('POST', '/api/v1/auth/register', {
+            body: JSON.stringify({ email, password, name: 'Victim' }),
+          });
+          expect(registered.status).toBe(201);
+          const wrong = JSON.stringify({ email, password: `${guess}-not-it` });
+          const answers: Answer[] = [];
+          for (let i = 0; i < attempts; i++)
+            answers.push(await send('POST', '/api/v1/auth/login', { body: wrong }));
+          const statuses = answers.map((answer) => answer.status);
+          expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+          expect(statuses.slice(10)).toEqual(Array(attempts - 10).fill(429));
+          for (const answer of answers.slice(10)) expectProblem(answer, [429], 'a locked account');
+          const locked = await fetch(`${system.stack.url('gateway')}/api/v1/auth/login`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: wrong,
+          });
+          expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+          await locked.text();
+          // The right password during the lock is refused exactly like a wrong one.
+          const right = await send('POST', '/api/v1/auth/login', {
+            body: JSON.stringify({ email, password }),
+          });
+          const strip = (text: string) => ({ ...JSON.parse(text), requestId: undefined });
+          expect(right.status).toBe(429);
+          expect(strip(right.text)).toEqual(strip(answers.at(-1)!.text));
+        },
+      ),
+      { numRuns: 3 },
+    );
   });
 
   it('no service crashed or stopped being ready', async () => {

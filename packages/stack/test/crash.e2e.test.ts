@@ -133,7 +133,9 @@ describe('inventory stopped', () => {
       expect(stale.status).toBe(200);
       expect(stale.body).toEqual(fresh.body);
       expect(stale.headers.get('age')).toMatch(/^\d+$/);
-      expect(stale.headers.get('cache-status')).toMatch(/^shop-gateway; hit; ttl=-?\d+; .*detail="inventory /);
+      expect(stale.headers.get('cache-status')).toMatch(
+        /^shop-gateway; hit; ttl=-?\d+; .*detail="inventory /,
+      );
 
       // The price an order is placed at is never a kept one: orders asks inventory, and cannot.
       const placed = await customer.call('POST', '/api/v1/orders', {

@@ -69,7 +69,15 @@ const INFO: OpenApiDocument['info'] = {
 const UNLIMITED = /^\/(health\/|metrics$)/;
 
 export function buildApp(deps: GatewayDeps) {
-  const app = createServer({ name: 'gateway', logger: deps.logger, bodyLimit: deps.bodyLimit ?? 65_536 });
+  // The proxied API's methods come from the aggregated document (made below).
+  let aggregator: OpenApiAggregator | undefined;
+  const allowedMethodsAt = (path: string) => aggregator?.allowedMethodsAt(path);
+  const app = createServer({
+    name: 'gateway',
+    logger: deps.logger,
+    bodyLimit: deps.bodyLimit ?? 65_536,
+    allowedMethodsAt,
+  });
   const denyList = deps.denyList ?? new DenyList(15 * 60_000);
   const limits = { ...DEFAULT_RATE_LIMITS, ...deps.rateLimits };
   const hops = deps.trustedProxyHops ?? 0;
@@ -170,7 +178,7 @@ export function buildApp(deps: GatewayDeps) {
     });
   }
 
-  const aggregator = new OpenApiAggregator({
+  aggregator = new OpenApiAggregator({
     sources: UPSTREAMS.map((upstream) => ({
       upstream,
       prefixes: prefixesOf(upstream),
@@ -193,6 +201,7 @@ export function buildApp(deps: GatewayDeps) {
     denyList,
     credentials: new UpstreamCredentials(new ServiceTokens('gateway', deps.serviceTokenSecrets)),
     clientIpOf,
+    allowedMethodsAt,
     metrics: app.metrics,
     closing: () => app.readiness.shuttingDown,
     staleReads: deps.staleReads ?? DEFAULT_STALE_READS,

@@ -1,11 +1,20 @@
 // One OpenAPI document for the whole public API, made from each service's own
 // /openapi.json: their paths (only those the gateway routes to that service)
 // and components, plus the bearer scheme, with public operations marked as
-// needing no token. Merging is a pure function; the aggregator around it
-// fetches, caches for a short while, and serves the last good copy of a
-// service that is down (or leaves it out when it never had one).
-import type { Logger } from '@shop/platform';
+// needing no token and every operation completed with the problems the
+// gateway itself answers (401, 429, 502-504). Merging is a pure function; the
+// aggregator around it fetches, caches for a short while, and serves the last
+// good copy of a service that is down (or leaves it out when it never had one).
+// The methods each path declares are also what the gateway answers 405 from.
+import {
+  AllowedMethods,
+  type Logger,
+  PROBLEM_SCHEMA_NAME,
+  problemDocument,
+  problemResponse,
+} from '@shop/platform';
 import type { Dispatcher } from 'undici';
+import { z } from 'zod';
 import { policyFor, staleReadable, type Upstream } from './routes.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: OpenAPI documents are free-form JSON.
@@ -32,6 +41,16 @@ export interface Source {
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 export const BEARER_SCHEME = 'bearerAuth';
 
+/** What the gateway itself may answer on any proxied operation, before or instead of the service. */
+const GATEWAY_PROBLEMS: Record<number, string> = {
+  429: 'Too many requests from this user or address; retry after `Retry-After` seconds.',
+  502: 'The service behind this operation failed to answer.',
+  503: 'The service behind this operation (or the check of access tokens) is briefly unavailable; retry after `Retry-After` seconds.',
+  504: 'The service behind this operation did not answer in time.',
+};
+const UNAUTHORIZED =
+  'No valid access token: missing, malformed, expired, or of a deleted account (`WWW-Authenticate` says which).';
+
 export function mergeOpenApi(sources: Source[], info: OpenApiDocument['info']): OpenApiDocument {
   const paths: Record<string, Record<string, Json>> = {};
   const components: Record<string, Record<string, Json>> = {};
@@ -53,11 +72,15 @@ export function mergeOpenApi(sources: Source[], info: OpenApiDocument['info']): 
     for (const [path, item] of Object.entries(own.paths ?? {})) {
       if (!source.prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))) continue;
       if (paths[path]) continue; // routed to one service only, so this would be a stray copy
-      paths[path] = markStaleReads(path, markPublicOperations(path, item));
+      paths[path] = markStaleReads(path, withGatewayProblems(path, item));
     }
     for (const tag of own.tags ?? []) if (!tags.has(tag.name)) tags.set(tag.name, tag);
   }
 
+  components.schemas = {
+    ...components.schemas,
+    [PROBLEM_SCHEMA_NAME]: problemJsonSchema,
+  };
   components.securitySchemes = {
     ...components.securitySchemes,
     [BEARER_SCHEME]: {
@@ -108,17 +131,46 @@ function markStaleReads(path: string, item: Record<string, Json>): Record<string
   };
 }
 
-/** Public operations say so with an empty security requirement. */
-function markPublicOperations(path: string, item: Record<string, Json>): Record<string, Json> {
+const { $schema: _dialect, ...problemJsonSchema } = z.toJSONSchema(problemDocument, { io: 'output' });
+
+/**
+ * Public operations say so with an empty security requirement; the others may
+ * be refused with 401. Every operation may meet the rate limit or a failing
+ * service.
+ */
+function withGatewayProblems(path: string, item: Record<string, Json>): Record<string, Json> {
   const concrete = path.replace(/\{[^}]+\}/g, 'x');
   const result: Record<string, Json> = {};
   for (const [key, value] of Object.entries(item)) {
-    result[key] =
-      METHODS.includes(key) && policyFor(key.toUpperCase(), concrete).public
-        ? { ...value, security: [] }
-        : value;
+    if (!METHODS.includes(key)) {
+      result[key] = value;
+      continue;
+    }
+    const isPublic = policyFor(key.toUpperCase(), concrete).public;
+    const responses: Record<string, Json> = { ...value.responses };
+    if (!isPublic) responses['401'] ??= problemResponse(401, UNAUTHORIZED);
+    for (const [status, description] of Object.entries(GATEWAY_PROBLEMS)) {
+      responses[status] ??= problemResponse(Number(status), description);
+    }
+    result[key] = {
+      ...value,
+      responses: Object.fromEntries(Object.entries(responses).sort(([a], [b]) => a.localeCompare(b))),
+      ...(isPublic ? { security: [] } : {}),
+    };
   }
   return result;
+}
+
+/** The methods each path of a document declares, to answer any other with 405. */
+export function methodIndex(document: OpenApiDocument): AllowedMethods {
+  const index = new AllowedMethods();
+  for (const [path, item] of Object.entries(document.paths ?? {})) {
+    const route = path.replace(/\{([^}]+)\}/g, ':$1');
+    for (const method of Object.keys(item)) {
+      if (METHODS.includes(method)) index.add(method, route);
+    }
+  }
+  return index;
 }
 
 /** Components whose name is taken by a different definition are renamed `<upstream>_<name>`. */
@@ -169,7 +221,7 @@ export interface AggregatorOptions {
 export class OpenApiAggregator {
   readonly #options: AggregatorOptions & { timeoutMs: number; now: () => number };
   readonly #last = new Map<Upstream, OpenApiDocument>();
-  #cached: { document: OpenApiDocument; at: number } | undefined;
+  #cached: { document: OpenApiDocument; methods: AllowedMethods; at: number } | undefined;
   #refreshing: Promise<OpenApiDocument> | undefined;
 
   constructor(options: AggregatorOptions) {
@@ -189,6 +241,19 @@ export class OpenApiAggregator {
   /** The last merged document, if any (for the docs page, which asks synchronously). */
   current(): OpenApiDocument | undefined {
     return this.#cached?.document;
+  }
+
+  /**
+   * The methods the last merged document declares at `path` (HEAD wherever GET is), or
+   * undefined when it has no such path or there is no document yet. Synchronous, for every
+   * request; an expired document is refreshed in the background.
+   */
+  allowedMethodsAt(path: string): string[] | undefined {
+    const cached = this.#cached;
+    if (!cached || this.#options.now() - cached.at >= this.#options.ttlMs) {
+      this.#refresh().catch(() => undefined); // #build reports its own failures
+    }
+    return cached?.methods.at(path);
   }
 
   #refresh(): Promise<OpenApiDocument> {
@@ -221,7 +286,7 @@ export class OpenApiAggregator {
       }),
     );
     const document = mergeOpenApi(sources, this.#options.info);
-    this.#cached = { document, at: this.#options.now() };
+    this.#cached = { document, methods: methodIndex(document), at: this.#options.now() };
     return document;
   }
 

@@ -10,6 +10,7 @@ import {
   type ActingUser,
   Counter,
   type Logger,
+  methodNotAllowed,
   NO_HANDLER_SPAN,
   Problem,
   problems,
@@ -28,7 +29,7 @@ import {
   upstreamProblem,
   upstreamRequestHeaders,
 } from './forwarding.js';
-import { policyFor, ROUTES, type RoutePolicy, staleReadable, type Upstream } from './routes.js';
+import { pathOf, policyFor, ROUTES, type RoutePolicy, staleReadable, type Upstream } from './routes.js';
 import { StaleReadFallback, type StaleReadOptions } from './stale-read-fallback.js';
 import type { UpstreamCredentials } from './upstream-credentials.js';
 
@@ -51,6 +52,8 @@ export interface ProxyOptions {
   denyList: DenyList;
   credentials: UpstreamCredentials;
   clientIpOf: (request: Pick<FastifyRequest, 'ip' | 'headers'>) => string;
+  /** The methods the API declares at a path (the aggregated OpenAPI document). */
+  allowedMethodsAt: (path: string) => readonly string[] | undefined;
   metrics: Registry;
   /** True once the server is stopping. */
   closing: () => boolean;
@@ -126,6 +129,11 @@ export async function proxyRoutes(scope: FastifyInstance, options: ProxyOptions)
     else request.gatewayUser = verification.user;
   };
   scope.addHook('onRequest', (request, _reply, done) => {
+    // A method the path does not declare is refused before anything else: no
+    // token makes it valid, and the document that says so is public.
+    const path = pathOf(request.url);
+    const allow = options.allowedMethodsAt(path);
+    if (allow && !allow.includes(request.method)) return done(methodNotAllowed(request.method, path, allow));
     request.routePolicy = policyFor(request.method, request.url);
     const token = bearerToken(request.headers.authorization);
     if (token === null) {

@@ -107,6 +107,14 @@ describe('routing', () => {
     expectProblem(await call('/nope', { headers: await as(customer) }), 404);
   });
 
+  it('answers a method the document does not declare at a path with 405 and Allow, before any token', async () => {
+    for (const method of ['TRACE', 'QUERY'] as const) {
+      const response = await call('/api/v1/orders/o1', { method: method as 'GET' });
+      expectProblem(response, 405);
+      expect(response.headers.allow).toBe('DELETE, GET, HEAD, PATCH, POST, PUT');
+    }
+  });
+
   it('answers 503 problem+json when the service is unreachable', async () => {
     const response = await call('/api/v1/notifications', { headers: await as(customer) });
     expectProblem(response, 503);

@@ -1,7 +1,7 @@
 import { testLogger } from '@shop/testkit';
 import type { Dispatcher } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { mergeOpenApi, OpenApiAggregator, type OpenApiDocument } from '../src/openapi.js';
+import { mergeOpenApi, methodIndex, OpenApiAggregator, type OpenApiDocument } from '../src/openapi.js';
 
 const info = { title: 'shop API', version: '1.0.0' };
 const doc = (paths: Record<string, unknown>, components: Record<string, unknown> = {}, tags: string[] = []) =>
@@ -73,7 +73,7 @@ describe('merging OpenAPI documents', () => {
       '/api/v1/products',
       '/api/v1/products/{id}',
     ]);
-    expect(merged.paths?.['/api/v1/products']?.get).toEqual({
+    expect(merged.paths?.['/api/v1/products']?.get).toMatchObject({
       responses: { 200: { $ref: '#/components/responses/Page' } },
       security: [],
     });
@@ -84,6 +84,29 @@ describe('merging OpenAPI documents', () => {
     expect(Object.keys(read?.get.responses[200].headers ?? {})).toEqual(['Age', 'Cache-Status']);
     expect(read?.patch.responses[200].headers).toBeUndefined();
     expect(merged.paths?.['/api/v1/orders']?.post.responses?.[200]?.headers).toBeUndefined();
+  });
+
+  it('adds the problems the gateway itself answers: 401 where a token is needed, 429 and 502-504 everywhere', () => {
+    const publicList = merged.paths?.['/api/v1/products']?.get.responses;
+    expect(Object.keys(publicList)).toEqual(['200', '429', '502', '503', '504']);
+    const placeOrder = merged.paths?.['/api/v1/orders']?.post.responses;
+    expect(Object.keys(placeOrder)).toEqual(['400', '401', '429', '502', '503', '504']);
+    expect(placeOrder[401].headers['WWW-Authenticate'].required).toBe(true);
+    expect(placeOrder[429]).toMatchObject({
+      headers: { 'Retry-After': { required: true } },
+      content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+    });
+    expect(merged.components?.schemas?.Problem).toMatchObject({
+      type: 'object',
+      required: ['type', 'title', 'status', 'detail'],
+    });
+  });
+
+  it('knows the methods each path declares, for 405 answers', () => {
+    const methods = methodIndex(merged);
+    expect(methods.at('/api/v1/products/7')).toEqual(['GET', 'HEAD', 'PATCH']);
+    expect(methods.at('/api/v1/orders')).toEqual(['POST']);
+    expect(methods.at('/api/v1/nothing')).toBeUndefined();
   });
 
   it('adds the bearer scheme, required unless an operation is public', () => {

@@ -114,18 +114,18 @@ export async function startUpstream(name: Upstream, prefixes: string[]) {
   };
   app.register(async (scope) => {
     for (const prefix of prefixes) {
-      // One documented route per prefix, so the OpenAPI aggregation has something to merge.
-      scope.get(
-        `${prefix}/{id}`.replace('{id}', ':id'),
-        {
-          schema: {
-            tags: [name],
-            summary: `One of ${name}'s things`,
-            params: z.object({ id: z.string() }),
-          },
+      // One documented route per prefix, so the OpenAPI aggregation has something to merge;
+      // with every method the tests send there, since the gateway answers any other with 405.
+      scope.route({
+        method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+        url: `${prefix}/:id`,
+        schema: {
+          tags: [name],
+          summary: `One of ${name}'s things`,
+          params: z.object({ id: z.string() }),
         },
-        handle,
-      );
+        handler: handle,
+      });
       scope.all(`${prefix}`, { schema: { hide: true } }, handle);
       scope.all(`${prefix}/*`, { schema: { hide: true } }, handle);
     }

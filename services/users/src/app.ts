@@ -15,6 +15,8 @@ export interface UsersDeps {
   signingKeys: SigningKeySet;
   accessTokenTtlMs: number;
   bodyLimit?: number;
+  /** The clock of login throttling (tests move it). */
+  now?: () => Date;
 }
 
 /** Paths served without a service token: probes, metrics, the API description and the public keys. */
@@ -38,7 +40,9 @@ export function buildApp(deps: UsersDeps) {
     await passwords.warmUp();
   });
   const tokens = new AccessTokens(deps.signingKeys, deps.accessTokenTtlMs);
-  app.register(async (scope) => authRoutes(scope, { prisma: deps.prisma, passwords, tokens }));
+  app.register(async (scope) =>
+    authRoutes(scope, { prisma: deps.prisma, passwords, tokens, ...(deps.now ? { now: deps.now } : {}) }),
+  );
   app.register(async (scope) => meRoutes(scope, deps.prisma));
   app.register(async (scope) => keyRoutes(scope, deps.signingKeys));
   return app;

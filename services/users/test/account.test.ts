@@ -13,9 +13,16 @@ describe('account rules', () => {
     expect(normalizeEmail('  Ann.Example@EXAMPLE.com ')).toBe('ann.example@example.com');
   });
 
-  it('accepts a trimmed email and refuses malformed ones', () => {
-    expect(email.parse(' ann@example.com ')).toBe('ann@example.com');
-    for (const bad of ['ann', 'ann@', '@example.com', 'ann@example', `${'a'.repeat(250)}@example.com`]) {
+  it('accepts an email as it is and refuses malformed ones, or one with spaces around it', () => {
+    expect(email.parse('ann@example.com')).toBe('ann@example.com');
+    for (const bad of [
+      'ann',
+      'ann@',
+      '@example.com',
+      'ann@example',
+      `${'a'.repeat(250)}@example.com`,
+      ' ann@example.com ',
+    ]) {
       expect(email.safeParse(bad).success, bad).toBe(false);
     }
   });
@@ -31,6 +38,9 @@ describe('account rules', () => {
     expect(password.safeParse('12345678').success).toBe(true);
     expect(password.safeParse('x'.repeat(128)).success).toBe(true);
     expect(password.safeParse('x'.repeat(129)).success).toBe(false);
+    // Characters, as the published maxLength counts them: 4 emoji are 4, not 8.
+    expect(password.safeParse('😀'.repeat(4)).success).toBe(false);
+    expect(password.safeParse('😀'.repeat(128)).success).toBe(true);
     expect(displayName.safeParse('   ').success).toBe(false);
     expect(displayName.parse(' Ann ')).toBe('Ann');
     expect(displayName.safeParse('x'.repeat(101)).success).toBe(false);

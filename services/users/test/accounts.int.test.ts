@@ -79,12 +79,14 @@ describe('accounts API', () => {
     expect((await register(body)).statusCode).toBe(201);
     const before = await prisma.user.count();
     const outboxBefore = await prisma.outboxMessage.count();
-    for (const email of ['linus@example.com', 'LINUS@example.com', ' Linus@Example.Com ']) {
+    for (const email of ['linus@example.com', 'LINUS@example.com', 'Linus@Example.Com']) {
       const duplicate = await register({ ...body, email });
       expect(duplicate.statusCode, email).toBe(409);
       expect(duplicate.headers['content-type']).toContain('application/problem+json');
       expect(duplicate.json()).toMatchObject({ status: 409, type: expect.stringContaining('email-taken') });
     }
+    // Spaces around it are not trimmed away: the published pattern is the whole rule.
+    expect((await register({ ...body, email: ' linus@example.com ' })).statusCode).toBe(400);
     expect(await prisma.user.count()).toBe(before);
     expect(await prisma.outboxMessage.count()).toBe(outboxBefore);
   });

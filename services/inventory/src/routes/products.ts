@@ -3,10 +3,14 @@ import {
   Problem,
   pageArgs,
   pageQuery,
+  partialChange,
   problems,
   requireAdmin,
   type ShopServer,
+  text,
   toPage,
+  trimmedText,
+  UUID_PATTERN,
 } from '@shop/platform';
 import { z } from 'zod';
 import type { PrismaClient } from '../db.js';
@@ -15,32 +19,28 @@ import { Prisma } from '../generated/prisma/client.js';
 
 const currency = z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR');
 const newProduct = z.object({
-  sku: z.string().trim().min(1).max(64),
-  name: z.string().trim().min(1).max(200),
-  description: z.string().max(5000).default(''),
+  sku: trimmedText({ max: 64 }),
+  name: trimmedText({ max: 200 }),
+  description: text({ max: 5000 }).default(''),
   priceCents: z.int().positive().max(100_000_000),
   currency,
   initialStock: z.int().nonnegative().max(10_000_000),
 });
-const productChange = z
-  .object({
-    name: z.string().trim().min(1).max(200),
-    description: z.string().max(5000),
-    priceCents: z.int().positive().max(100_000_000),
-    currency,
-    /** The new physical stock; it may not drop below what is reserved for open orders. */
-    stock: z.int().nonnegative().max(10_000_000),
-  })
-  .partial()
-  .refine((change) => Object.keys(change).length > 0, 'name at least one field to change');
+const productChange = partialChange({
+  name: trimmedText({ max: 200 }),
+  description: text({ max: 5000 }),
+  priceCents: z.int().positive().max(100_000_000),
+  currency,
+  /** The new physical stock; it may not drop below what is reserved for open orders. */
+  stock: z.int().nonnegative().max(10_000_000),
+});
 const idParams = z.object({ id: z.uuid() });
 const listQuery = pageQuery.extend({
   /** Comma-separated ids: fetch exactly these products (used by orders to price a basket). */
   ids: z
     .string()
-    .max(100 * 37)
-    .transform((value) => value.split(',').filter(Boolean))
-    .pipe(z.array(z.uuid()).max(100))
+    .regex(new RegExp(`^${UUID_PATTERN}(,${UUID_PATTERN}){0,99}$`), 'up to 100 comma-separated product ids')
+    .transform((value) => value.split(','))
     .optional(),
 });
 
@@ -53,6 +53,24 @@ export function productRoutes(app: ShopServer, prisma: PrismaClient): void {
         summary: 'List products, oldest first, a page at a time',
         querystring: listQuery,
         response: { 200: z.object({ items: z.array(productView), nextCursor: z.string().nullable() }) },
+      },
+      config: {
+        links: {
+          200: {
+            ReadProduct: {
+              operation: 'GET /api/v1/products/:id',
+              parameters: { id: '$response.body#/items/0/id' },
+            },
+            OrderProduct: {
+              operation: 'POST /api/v1/orders',
+              description: 'Order one of the first product listed.',
+              requestBody: {
+                items: [{ productId: '$response.body#/items/0/id', quantity: 1 }],
+                payment: { token: 'tok_visa' },
+              },
+            },
+          },
+        },
       },
     },
     async (request) => {
@@ -76,6 +94,7 @@ export function productRoutes(app: ShopServer, prisma: PrismaClient): void {
         params: idParams,
         response: { 200: productView },
       },
+      config: { problems: { 404: 'No such product.' } },
     },
     async (request) => {
       const product = await prisma.product.findUnique({ where: { id: request.params.id } });
@@ -92,6 +111,9 @@ export function productRoutes(app: ShopServer, prisma: PrismaClient): void {
         summary: 'Create a product (admin)',
         body: newProduct,
         response: { 201: productView },
+      },
+      config: {
+        problems: { 403: 'Only admins may create products.', 409: 'A product with this SKU exists already.' },
       },
     },
     async (request, reply) => {
@@ -118,6 +140,13 @@ export function productRoutes(app: ShopServer, prisma: PrismaClient): void {
         params: idParams,
         body: productChange,
         response: { 200: productView },
+      },
+      config: {
+        problems: {
+          403: 'Only admins may change products.',
+          404: 'No such product.',
+          409: 'The stock would drop below what is reserved for open orders.',
+        },
       },
     },
     async (request) => {

@@ -14,6 +14,17 @@ export function notificationRoutes(app: ShopServer, prisma: PrismaClient): void 
         querystring: pageQuery,
         response: { 200: z.object({ items: z.array(notificationView), nextCursor: z.string().nullable() }) },
       },
+      config: {
+        links: {
+          200: {
+            ReadOrder: {
+              operation: 'GET /api/v1/orders/:id',
+              description: 'The order the first notification is about (when it is about one).',
+              parameters: { id: '$response.body#/items/0/orderId' },
+            },
+          },
+        },
+      },
       // Who is asking comes before what they ask: no user is a 401 even with a bad query.
       preValidation: async (request) => {
         requireUser(request);

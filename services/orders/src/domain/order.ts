@@ -1,12 +1,17 @@
 // Pricing a basket and the shape of an order to clients: pure functions.
 import { createHash } from 'node:crypto';
-import { cancellationReason, shippingAddress } from '@shop/contracts';
+import { cancellationReason, orderLimits, paymentToken, shippingAddress } from '@shop/contracts';
 import { z } from 'zod';
 
-export const orderLine = z.object({ productId: z.uuid(), quantity: z.int().min(1).max(1000) });
+// Bounded by the order contract (packages/contracts), so every order the API takes
+// becomes messages the contract accepts (test/order-contract.test.ts proves it).
+export const orderLine = z.object({
+  productId: z.uuid(),
+  quantity: z.int().min(1).max(orderLimits.quantityPerLine),
+});
 export const newOrder = z.object({
-  items: z.array(orderLine).min(1).max(50),
-  payment: z.object({ token: z.string().min(1).max(200) }),
+  items: z.array(orderLine).min(1).max(orderLimits.lines),
+  payment: z.object({ token: paymentToken }),
 });
 export type NewOrder = z.infer<typeof newOrder>;
 
@@ -18,7 +23,8 @@ export const orderView = z.object({
   id: z.uuid(),
   userId: z.uuid(),
   status: z.enum(['PENDING', 'CONFIRMED', 'CANCELLED']),
-  items: z.array(orderLine.extend({ unitPriceCents: z.int() })),
+  // Lines of one product are merged, so a line may hold more than one request line's bound.
+  items: z.array(z.object({ productId: z.uuid(), quantity: z.int().positive(), unitPriceCents: z.int() })),
   totalCents: z.int(),
   currency: z.string(),
   cancellationReason: cancellationReason.nullable(),
@@ -50,7 +56,8 @@ export type Pricing =
       currency: string;
     }
   | { ok: false; problem: 'unknown-products'; productIds: string[] }
-  | { ok: false; problem: 'mixed-currencies'; currencies: string[] };
+  | { ok: false; problem: 'mixed-currencies'; currencies: string[] }
+  | { ok: false; problem: 'total-too-large'; totalCents: number };
 
 /** Prices each line at today's catalogue price; repeated products are merged into one line. */
 export function priceBasket(lines: NewOrder['items'], catalogue: CatalogProduct[]): Pricing {
@@ -67,12 +74,9 @@ export function priceBasket(lines: NewOrder['items'], catalogue: CatalogProduct[
     quantity,
     unitPriceCents: byId.get(productId)!.priceCents,
   }));
-  return {
-    ok: true,
-    items,
-    totalCents: items.reduce((sum, item) => sum + item.quantity * item.unitPriceCents, 0),
-    currency: currencies[0]!,
-  };
+  const totalCents = items.reduce((sum, item) => sum + item.quantity * item.unitPriceCents, 0);
+  if (totalCents > orderLimits.amountCents) return { ok: false, problem: 'total-too-large', totalCents };
+  return { ok: true, items, totalCents, currency: currencies[0]! };
 }
 
 /** A fingerprint of a request body that ignores key order, for Idempotency-Key comparisons. */

@@ -24,7 +24,14 @@ import {
 import { ORDER_STATUS_CHANNEL } from '../order-watch.js';
 import { deadlineFor, type SagaTimeouts } from './deadlines.js';
 import type { Outgoing, SagaInput, SagaState } from './engine.js';
-import { type CancellationReason, type OrderFacts, orderSaga, type RecordedShipment } from './steps.js';
+import {
+  type CancellationReason,
+  type OrderFacts,
+  orderCreated,
+  orderSaga,
+  type PricedOrder,
+  type RecordedShipment,
+} from './steps.js';
 
 type State = SagaState<CancellationReason>;
 
@@ -142,32 +149,11 @@ export class OrderSaga {
   }
 
   /** The first step of a new order and its messages (order.created and the step's command), for the transaction that creates it. */
-  begin(
-    order: Omit<OrderFacts, 'items'> & {
-      items: { productId: string; quantity: number; unitPriceCents: number }[];
-    },
-    traceparent: string | null,
-  ): { step: string; messages: Message[] } {
-    const created = buildMessage(
-      'order.created',
-      order.orderId,
-      {
-        orderId: order.orderId,
-        userId: order.userId,
-        items: order.items.map(({ productId, quantity, unitPriceCents }) => ({
-          productId,
-          quantity,
-          unitPriceCents,
-        })),
-        totalCents: order.totalCents,
-        currency: order.currency,
-      },
-      { source: 'orders', traceparent },
-    );
+  begin(order: PricedOrder, traceparent: string | null): { step: string; messages: Message[] } {
     const first = orderSaga.start(order);
     return {
       step: first.state.step,
-      messages: [created, ...this.#messages(order.orderId, first.messages, traceparent)],
+      messages: this.#messages(order.orderId, [orderCreated(order), ...first.messages], traceparent),
     };
   }
 

@@ -11,7 +11,7 @@
 // stock; a cancelled order never holds stock, money or a live shipment.
 import { cancellationReason, type MessageType, type ShippingAddress } from '@shop/contracts';
 import type { z } from 'zod';
-import { createSaga, type SagaTable } from './engine.js';
+import { createSaga, type Outgoing, type SagaTable } from './engine.js';
 
 export type CancellationReason = z.infer<typeof cancellationReason>;
 export { cancellationReason };
@@ -26,6 +26,29 @@ export interface OrderFacts {
   paymentToken: string;
   /** Set for orders placed through /api/v2; v1 orders have none and skip shipping. */
   shippingAddress: ShippingAddress | null;
+}
+
+/** An order as placed: its facts, each line with the price it was placed at. */
+export type PricedOrder = Omit<OrderFacts, 'items'> & {
+  items: { productId: string; quantity: number; unitPriceCents: number }[];
+};
+
+/** The event that an order exists, sent with its first command in the transaction that places it. */
+export function orderCreated(order: PricedOrder): Outgoing {
+  return {
+    type: 'order.created',
+    data: {
+      orderId: order.orderId,
+      userId: order.userId,
+      items: order.items.map(({ productId, quantity, unitPriceCents }) => ({
+        productId,
+        quantity,
+        unitPriceCents,
+      })),
+      totalCents: order.totalCents,
+      currency: order.currency,
+    },
+  };
 }
 
 /** The order's shipment, as the shipping service reported it (the order's `shipment` column). */

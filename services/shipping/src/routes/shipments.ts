@@ -23,6 +23,7 @@ export function shipmentRoutes(app: ShopServer, prisma: PrismaClient): void {
         params: z.object({ orderId: z.uuid() }),
         response: { 200: shipmentView },
       },
+      config: { problems: { 403: 'Only admins may read shipments.', 404: 'No shipment for this order.' } },
     },
     async (request) => {
       requireAdmin(request);
