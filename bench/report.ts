@@ -456,6 +456,24 @@ function previousLines(o: OrdersReport & Envelope, before: (OrdersReport & Envel
   ];
 }
 
+/** Per service, at the highest passed step: its CPU and its system calls per confirmed order. */
+function perServiceLines(o: OrdersReport): string[] {
+  const step = [...o.steps].reverse().find((s) => s.ok && s.cost?.syscallsByService);
+  const cost = step?.cost;
+  if (!step || !cost?.syscallsByService) return [];
+  return [
+    `Per service at ${step.offeredPerSecond} orders/s (the highest step passed), per confirmed order: Node CPU, and the write and read system calls (/proc/<pid>/io: every socket write or read is one, so they count round trips and messages):`,
+    '',
+    '| service | CPU ms | writes | reads |',
+    '| --- | --- | --- | --- |',
+    ...Object.entries(cost.nodeMsByService).map(
+      ([name, ms]) =>
+        `| ${name} | ${n(ms)} | ${n(cost.syscallsByService![name]?.writes ?? Number.NaN)} | ${n(cost.syscallsByService![name]?.reads ?? Number.NaN)} |`,
+    ),
+    '',
+  ];
+}
+
 /** What the shop costs doing nothing: the share of a step's cost per order that does not shrink with the rate. */
 function idleLines(o: OrdersReport): string[] {
   const idle = o.idle;
@@ -488,6 +506,7 @@ function ordersSection(o: OrdersReport & Envelope, before?: OrdersReport & Envel
     ...header,
     ...o.steps.map(stepRow),
     '',
+    ...perServiceLines(o),
     ...idleLines(o),
     'Latency runs (POST /orders → CONFIRMED):',
     '',

@@ -12,6 +12,8 @@ import type pg from 'pg';
 export interface CostSnapshot {
   /** CPU seconds per service process. */
   services: Record<string, number>;
+  /** Write- and read-family system calls per service process (/proc/<pid>/io syscw, syscr). */
+  syscalls: Record<string, { writes: number; reads: number }>;
   postgres: number;
   kafka: number;
   /** Transactions committed in the given databases. */
@@ -24,6 +26,8 @@ export interface OrderCost {
   /** Node CPU per confirmed order, ms, summed over the service processes. */
   nodeMs: number;
   nodeMsByService: Record<string, number>;
+  /** Write and read system calls per order, by service: every socket write or read is one. */
+  syscallsByService?: Record<string, { writes: number; reads: number }>;
   postgresMs: number;
   kafkaMs: number;
   commits: number;
@@ -45,6 +49,17 @@ function cpuOf(pid: number, children = false): number {
     return (own + (children ? (fields[13] ?? 0) + (fields[14] ?? 0) : 0)) / HZ;
   } catch {
     return 0;
+  }
+}
+
+/** A process's write- and read-family system calls so far (sockets, pipes and files alike). */
+function syscallsOf(pid: number): { writes: number; reads: number } {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (name: string) => Number(io.match(new RegExp(`^${name}: (\\d+)$`, 'm'))?.[1] ?? Number.NaN);
+    return { writes: field('syscw'), reads: field('syscr') };
+  } catch {
+    return { writes: Number.NaN, reads: Number.NaN };
   }
 }
 
@@ -93,6 +108,7 @@ export async function costSnapshot(
   const kafka = pidFile('kafka');
   return {
     services: Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuOf(pid)])),
+    syscalls: Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, syscallsOf(pid)])),
     postgres: postgresCpu(),
     kafka: kafka ? cpuOf(kafka) : Number.NaN,
     commits: Number(commits[0]?.n ?? 0),
@@ -110,9 +126,19 @@ export function costPerOrder(before: CostSnapshot, after: CostSnapshot, orders: 
     ]),
   );
   const round = (x: number) => Math.round(x * 100) / 100;
+  const syscallsByService = Object.fromEntries(
+    Object.keys(after.syscalls).map((name) => {
+      const [a, b] = [after.syscalls[name]!, before.syscalls[name]];
+      return [
+        name,
+        { writes: round(per(a.writes - (b?.writes ?? 0))), reads: round(per(a.reads - (b?.reads ?? 0))) },
+      ];
+    }),
+  );
   return {
     nodeMs: round(Object.values(nodeMsByService).reduce((a, b) => a + b, 0)),
     nodeMsByService,
+    syscallsByService,
     postgresMs: ms(after.postgres - before.postgres),
     kafkaMs: ms(after.kafka - before.kafka),
     commits: round(per(after.commits - before.commits)),
