@@ -11,6 +11,7 @@ await serviceMain(async () => {
   const { database, prisma } = createDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   const app = buildApp({
     prisma,
+    database,
     logger,
     serviceTokenSecrets: config.SERVICE_TOKEN_SECRETS,
     bodyLimit: config.BODY_LIMIT_BYTES,

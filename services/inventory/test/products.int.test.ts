@@ -23,7 +23,7 @@ const customer = testUser('customer');
 beforeAll(async () => {
   db = await createServiceDatabase('inventory');
   ({ database, prisma } = createDatabase(db.url, 4));
-  app = buildApp({ prisma, logger: testLogger(), serviceTokenSecrets: [TEST_SERVICE_SECRET] });
+  app = buildApp({ prisma, database, logger: testLogger(), serviceTokenSecrets: [TEST_SERVICE_SECRET] });
   await app.ready();
 });
 afterAll(async () => {
@@ -125,6 +125,22 @@ describe('products API', () => {
     expect(refused.statusCode).toBe(409);
     expect(refused.json().detail).toContain('3 units are reserved');
     expect((await patch({})).statusCode).toBe(400);
+  });
+
+  it('prices a basket: exactly the products asked for by id, as their single reads show them', async () => {
+    const a = (await create(product('BASKET-A', { priceCents: 250 }))).json();
+    const b = (await create(product('BASKET-B', { initialStock: 4 }))).json();
+    await prisma.product.update({ where: { id: b.id }, data: { reserved: 1 } });
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    const response = await get(`/api/v1/products?ids=${a.id},${unknown},${b.id}`);
+    expect(response.statusCode).toBe(200);
+    const { items, nextCursor } = response.json();
+    expect(nextCursor).toBeNull();
+    const byId = new Map(items.map((item: { id: string }) => [item.id, item]));
+    expect([...byId.keys()].sort()).toEqual([a.id, b.id].sort());
+    expect(byId.get(a.id)).toEqual((await get(`/api/v1/products/${a.id}`)).json());
+    expect(byId.get(b.id)).toEqual({ ...(await get(`/api/v1/products/${b.id}`)).json(), available: 3 });
+    expect((await get(`/api/v1/products?ids=${a.id},not-an-id`)).statusCode).toBe(400);
   });
 
   it('serves its OpenAPI document', async () => {

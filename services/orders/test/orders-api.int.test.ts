@@ -50,6 +50,7 @@ beforeAll(async () => {
   ({ database: inventoryDatabase, prisma: inventoryPrisma } = createInventoryDatabase(inventoryDb.url, 4));
   inventory = buildInventory({
     prisma: inventoryPrisma,
+    database: inventoryDatabase,
     logger: testLogger(),
     serviceTokenSecrets: [TEST_SERVICE_SECRET],
   });

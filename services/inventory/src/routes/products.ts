@@ -1,5 +1,6 @@
 // The product catalogue: public reads, admin writes.
 import {
+  type Database,
   Problem,
   pageArgs,
   pageQuery,
@@ -14,7 +15,7 @@ import {
 } from '@shop/platform';
 import { z } from 'zod';
 import type { PrismaClient } from '../db.js';
-import { productView, toView } from '../domain/product.js';
+import { type ProductView, productView, toView } from '../domain/product.js';
 import { Prisma } from '../generated/prisma/client.js';
 
 const currency = z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as EUR');
@@ -44,7 +45,16 @@ const listQuery = pageQuery.extend({
     .optional(),
 });
 
-export function productRoutes(app: ShopServer, prisma: PrismaClient): void {
+// Orders prices every basket with `?ids=`: one prepared statement on node-postgres, not a Prisma
+// query (whose query compiler was a fifth of inventory's CPU under the order benchmark).
+const PRODUCTS_BY_ID = {
+  name: 'inventory-products-by-id',
+  text: `SELECT id::text, sku, name, description, price_cents AS "priceCents", currency,
+                on_hand - reserved AS available
+           FROM products WHERE id = ANY($1::uuid[])`,
+};
+
+export function productRoutes(app: ShopServer, prisma: PrismaClient, database: Database): void {
   app.get(
     '/api/v1/products',
     {
@@ -76,8 +86,8 @@ export function productRoutes(app: ShopServer, prisma: PrismaClient): void {
     async (request) => {
       const { limit, cursor, ids } = request.query;
       if (ids) {
-        const products = await prisma.product.findMany({ where: { id: { in: ids } } });
-        return { items: products.map(toView), nextCursor: null };
+        const { rows } = await database.query<ProductView>({ ...PRODUCTS_BY_ID, values: [ids] });
+        return { items: rows, nextCursor: null };
       }
       const products = await prisma.product.findMany(pageArgs({ limit, cursor }, 'oldest-first'));
       const { page, nextCursor } = toPage(products, limit);
