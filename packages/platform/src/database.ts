@@ -70,7 +70,9 @@ export class Database {
       });
       throw error;
     } finally {
-      client.off('error', ignore);
+      // A broken connection keeps the listener: its 'error' (the server's FATAL, the socket's
+      // end) can arrive after this, and would otherwise be an uncaught 'error' event.
+      if (!broken) client.off('error', ignore);
       client.release(broken);
     }
   }

@@ -92,13 +92,18 @@ interface PendingRow {
 // once (it locks), and the gaps are read past other relays' locks.
 const CLAIM = {
   name: 'shop-outbox-claim',
+  // ORDER BY published_at, id (all NULL here, so it is id order) is the order of the
+  // (published_at, id) index: the scan starts at the pending rows. ORDER BY id alone made the
+  // planner walk the primary key through every published row the retention keeps (tens of
+  // thousands under load, each claim slower than the last until the relay fell behind for good).
   text: `WITH claimed AS (
            SELECT id, topic, key, type, message_id, payload, created_at FROM outbox
-            WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED),
+            WHERE published_at IS NULL ORDER BY published_at, id LIMIT $1 FOR UPDATE SKIP LOCKED),
          last AS (SELECT key, max(id) AS id FROM claimed GROUP BY key),
          gaps AS (
            SELECT o.key, min(o.id) AS gap FROM outbox o JOIN last ON o.key = last.key
-            WHERE o.published_at IS NULL AND o.id < last.id AND o.id NOT IN (SELECT id FROM claimed)
+            WHERE o.published_at IS NULL AND o.id < last.id
+              AND NOT EXISTS (SELECT FROM claimed c WHERE c.id = o.id)
             GROUP BY o.key)
          SELECT c.id, c.topic, c.key, c.type, c.message_id::text, c.payload->>'traceparent' AS traceparent,
                 c.payload::text AS value, (extract(epoch FROM c.created_at) * 1000)::float8 AS created_ms,
