@@ -123,8 +123,8 @@ const SETTLE = {
 };
 
 // Operations whose lease ran out (their process died, or is far behind): taken again, lease renewed.
+// Unnamed, like every queue scan here: planned each time with the table's current statistics.
 const OVERDUE = {
-  name: 'payments-overdue',
   text: `WITH due AS (
            SELECT order_id FROM payments WHERE lease_until < now()
             ORDER BY lease_until LIMIT $1 FOR UPDATE SKIP LOCKED)

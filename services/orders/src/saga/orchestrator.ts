@@ -292,16 +292,15 @@ export class OrderSaga {
    * can sweep at once: each claims its orders with SKIP LOCKED and never waits for a row.
    */
   async sweep(database: Database, limit = 200): Promise<number> {
-    // Most sweeps find nothing: one read, without a transaction, says so.
+    // Most sweeps find nothing: one read, without a transaction, says so. Both statements are
+    // unnamed (planned each time): a queue scan's best plan depends on what the table holds now.
     const { rows: due } = await database.query({
-      name: 'orders-saga-any-overdue',
       text: `SELECT 1 FROM orders WHERE status = 'PENDING' AND step_deadline <= now() LIMIT 1`,
     });
     if (due.length === 0) return 0;
     const effects: (() => unknown)[] = [];
     const applied = await database.transaction(async (tx) => {
       const { rows } = await tx.query<{ id: string }>({
-        name: 'orders-saga-overdue',
         text: `SELECT id FROM orders WHERE status = 'PENDING' AND step_deadline <= now()
                 ORDER BY step_deadline LIMIT $1 FOR UPDATE SKIP LOCKED`,
         values: [limit],
