@@ -249,6 +249,8 @@ export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersRep
         confirmBoundMs: options.confirmBoundMs,
         failure: `an HTTP error, a CANCELLED order, or no CONFIRMED within ${options.confirmBoundMs} ms of the POST`,
         logging: 'LOG_LEVEL=info (an access-log line per request, JSON to a file)',
+        durability:
+          'synchronous_commit = on for the shop’s databases (the development server’s default is off): a commit waits for its WAL flush, as in production; the relay’s “published” marks alone commit without waiting (a lost mark only re-sends a duplicate)',
         tracing: 'OTEL_SDK_DISABLED=true (no collector runs here)',
         memory:
           'VmRSS from /proc, idle 10 s after every service was ready; peak = the highest of VmHWM (reset after the warm-up) and 0.5 s samples',

@@ -34,6 +34,10 @@ export async function startBenchStack(options: {
   nodeArgs?: Partial<Record<ServiceName, string[]>>;
 }): Promise<BenchStack> {
   const list = await Promise.all(databaseServices.map((name) => createServiceDatabase(name)));
+  // The development server commits without waiting for its WAL (synchronous_commit = off, for the
+  // tests' speed); the shop's databases here wait, as production does, so the WAL flushes and the
+  // latency measured are what a durable commit costs.
+  await Promise.all(list.map((db) => db.query(`ALTER DATABASE "${db.name}" SET synchronous_commit = on`)));
   const databases = Object.fromEntries(databaseServices.map((name, i) => [name, list[i]!])) as Record<
     DatabaseService,
     TestDatabase
