@@ -356,27 +356,6 @@ beforeAll(async () => {
     '--set',
     `services.gateway.service.nodePort=${nodePort}`,
   ];
-  // Real nodes report ephemeral-storage; the local control plane's kwok nodes
-  // (scripts/k8s/cluster.sh) do not, and the chart requests it. Add it to their
-  // status once (idempotent, harmless to anything else on the cluster).
-  for (const node of await k.list('nodes', 'default', 'type=kwok')) {
-    if (!node.status?.allocatable?.['ephemeral-storage']) {
-      await k.kubectl([
-        'patch',
-        'node',
-        node.metadata.name,
-        '--subresource=status',
-        '--type=merge',
-        '-p',
-        JSON.stringify({
-          status: {
-            capacity: { 'ephemeral-storage': '200Gi' },
-            allocatable: { 'ephemeral-storage': '200Gi' },
-          },
-        }),
-      ]);
-    }
-  }
   await k.kubectl(['create', 'namespace', ns]);
   await k.kubectl(['create', 'namespace', prodNs]);
   // Volumes for the StatefulSets' claims, bound to them in advance (there is no
