@@ -86,12 +86,12 @@ helm-lint: install ## Lint the Helm chart without a cluster: helm lint --strict,
 	@scripts/test-k8s.sh lint
 
 .PHONY: up
-up: ## Run the whole shop on a local kind cluster (needs Docker, kind, kubectl, helm; deploy/helm/shop/README.md)
-	@scripts/kind-up.sh up
+up: ## Run the whole shop on Kubernetes: kind with Docker, else real pods on the local cluster's node (prints GATEWAY_URL)
+	@scripts/up.sh up
 
 .PHONY: down
-down: ## Delete the kind cluster that `make up` created
-	@scripts/kind-up.sh down
+down: ## Stop everything `make up` started (the kind cluster, or the release, cluster and infrastructure)
+	@scripts/up.sh down
 
 .PHONY: images-base
 images-base: ## Build the local Node base image (debootstrap + Node from npm, buildah; cached, seconds when warm)

@@ -49,6 +49,16 @@ tests() {
 	return 1
 }
 
+# Stops the cluster this run started and compares the machine with before it started.
+teardown_check() {
+	scripts/k8s.sh down >/dev/null || return 1
+	scripts/k8s/node.sh footprint >"$FOOTPRINT_AFTER" 2>/dev/null
+	if ! diff -u "$FOOTPRINT_BEFORE" "$FOOTPRINT_AFTER"; then
+		printf 'k8s-down left the machine different from before k8s-up (lines with + are new, - are gone)\n' >&2
+		return 1
+	fi
+}
+
 # A stage that cannot run because one it needs failed is reported, not hidden.
 blocked() { # name reason
 	SUMMARY+=("$(printf ' SKIP  %-36s blocked: %s' "$1" "$2")")
@@ -69,7 +79,9 @@ stage "lint (biome)" biome check .
 stage "type-check (tsc, strict)" tsc -p tsconfig.json --noEmit
 tests "unit tests" unit
 
+INFRA_UP=0
 if stage "infrastructure (Postgres, Kafka)" scripts/infra.sh up; then
+	INFRA_UP=1
 	tests "integration tests (Postgres, Kafka)" integration
 	tests "end-to-end (smoke, crash, chaos, bad input, trace)" e2e
 	stage "images (build, run the shop from them, smoke)" scripts/test-images.sh
@@ -83,15 +95,31 @@ printf '\n%s━━ waiting for the Kubernetes binaries%s\n' "$C_BLUE" "$C_RESET"
 K8S_WAIT_START=$(now_ms)
 if wait "$K8S_TOOLS_PID"; then
 	SUMMARY+=("$(printf ' ok    %-36s %8s (waited)' 'Kubernetes binaries' "$(elapsed_since "$K8S_WAIT_START")")")
-	# The control plane is stopped again at the end only if this run started it.
+	# The cluster is stopped again at the end only if this run started it; then what the
+	# real node added to the machine must be gone: its footprint is compared with the
+	# one taken before anything of the cluster ran.
 	if scripts/k8s.sh status 2>/dev/null | grep -q ' running  pid '; then K8S_STARTED_HERE=0; else K8S_STARTED_HERE=1; fi
-	if stage "Kubernetes control plane (etcd, apiserver, kwok)" scripts/k8s.sh up; then
+	FOOTPRINT_BEFORE=$SHOP_LOG_DIR/node-footprint-before.txt
+	FOOTPRINT_AFTER=$SHOP_LOG_DIR/node-footprint-after.txt
+	if ((K8S_STARTED_HERE)); then scripts/k8s/node.sh footprint >"$FOOTPRINT_BEFORE" 2>/dev/null; fi
+	if stage "Kubernetes cluster (control plane, kwok nodes, real node)" scripts/k8s.sh up; then
 		tests "Helm chart (lint, install, upgrades, helm test)" k8s
 		tests "bluegreen CLI (cutovers on the control plane)" bluegreen
-		if ((K8S_STARTED_HERE)); then scripts/k8s.sh down >/dev/null 2>&1 || true; fi
+		if ((INFRA_UP)); then
+			tests "real node (the shop in pods, consumers, cutovers under load)" node
+		else
+			blocked "real node" "the infrastructure did not start"
+		fi
+		if ((K8S_STARTED_HERE)); then
+			stage "k8s-down leaves the machine as before k8s-up" teardown_check
+		else
+			blocked "k8s-down leaves the machine as before" "the cluster ran before make test (make k8s-down, then make test, runs it)"
+		fi
 	else
-		blocked "Helm chart" "the control plane did not start"
-		blocked "bluegreen CLI" "the control plane did not start"
+		blocked "Helm chart" "the cluster did not start"
+		blocked "bluegreen CLI" "the cluster did not start"
+		blocked "real node" "the cluster did not start"
+		if ((K8S_STARTED_HERE)); then scripts/k8s.sh down >/dev/null 2>&1 || true; fi
 	fi
 else
 	tail -n 30 "$K8S_TOOLS_LOG" >&2
@@ -99,6 +127,7 @@ else
 	FAILED=1
 	blocked "Helm chart" "the Kubernetes binaries did not build"
 	blocked "bluegreen CLI" "the Kubernetes binaries did not build"
+	blocked "real node" "the Kubernetes binaries did not build"
 fi
 
 printf '\n%s━━ summary%s (%s)\n' "$C_BLUE" "$C_RESET" "$(elapsed_since "$RUN_START")"

@@ -653,8 +653,11 @@ cmd_up() {
 	write_corefile
 
 	if ! live_pid containerd >/dev/null; then
-		# The shim is looked up on PATH.
+		# The shim is looked up on PATH. At normal priority whatever `make` was started
+		# with (nice make k8s-up): every pod inherits containerd's niceness, and a
+		# niced pod starved by the rest of the machine fails its startup probe.
 		PATH="$(dirname "$CONTAINERD"):$PATH" start_component containerd "$CONTAINERD" --config "$CONF/containerd.toml"
+		renice -n 0 -p "$(live_pid containerd)" >/dev/null
 		started=1
 	fi
 	wait_for containerd "containerd's socket" ctr_k8s version

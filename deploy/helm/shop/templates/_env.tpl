@@ -35,6 +35,18 @@ dev`). Arguments: dict root name color.
   value: {{ $root.Values.kafka.topicPartitions | quote }}
 - name: KAFKA_REPLICATION_FACTOR
   value: {{ include "shop.kafkaReplicationFactor" $root | quote }}
+{{- if include "shop.followsActiveColor" (dict "root" $root "name" $name) }}
+{{- $fullname := include "shop.name" (dict "root" $root "name" $name) }}
+# Consumers follow the active color (docs/bluegreen-conventions.md).
+- name: BLUEGREEN_COLOR
+  value: {{ .color | quote }}
+- name: BLUEGREEN_ACTIVE_SERVICE
+  value: {{ $fullname | quote }}
+- name: BLUEGREEN_CONSUMERS_CONFIGMAP
+  value: {{ printf "%s-consumers" $fullname | quote }}
+- name: POD_NAMESPACE
+  valueFrom: { fieldRef: { fieldPath: metadata.namespace } }
+{{- end }}
 {{- if (index $catalog $name).database }}
 {{- $db := include "shop.database" (dict "root" $root "name" $name) | fromJson }}
 - name: DATABASE_URL
