@@ -81,7 +81,7 @@ ensure_infra() {
 
 ensure_cluster() {
 	"$here/k8s.sh" tools
-	if "$here/k8s.sh" status 2>/dev/null | grep -q ' running  pid '; then
+	if "$here/k8s.sh" running; then
 		"$here/k8s.sh" up >/dev/null
 	else
 		mark_started k8s
@@ -129,7 +129,7 @@ images() {
 create_databases() {
 	local svc
 	for svc in "${DB_SERVICES[@]}"; do
-		pg_psql -tAc "SELECT 1 FROM pg_database WHERE datname = '${DB_PREFIX}_$svc'" | grep -q 1 ||
+		[[ "$(pg_psql -tAc "SELECT 1 FROM pg_database WHERE datname = '${DB_PREFIX}_$svc'")" == 1 ]] ||
 			pg_psql -c "CREATE DATABASE ${DB_PREFIX}_$svc OWNER $svc" >/dev/null
 	done
 }
@@ -193,7 +193,7 @@ cmd_up() {
 }
 
 uninstall() {
-	if [[ -f $K8S_TOOLS_ENV ]] && "$here/k8s.sh" status 2>/dev/null | grep -q ' running  pid '; then
+	if [[ -f $K8S_TOOLS_ENV ]] && "$here/k8s.sh" running; then
 		load_tools
 		if helm_ status "$RELEASE" -n "$NAMESPACE" >/dev/null 2>&1; then
 			log_info "helm uninstall $RELEASE"
@@ -204,7 +204,7 @@ uninstall() {
 	if "$here/infra.sh" status >/dev/null 2>&1; then
 		local svc
 		for svc in "${DB_SERVICES[@]}"; do
-			pg_psql -c "DROP DATABASE IF EXISTS ${DB_PREFIX}_$svc WITH (FORCE)" >/dev/null
+			PGOPTIONS="-c client_min_messages=warning" pg_psql -c "DROP DATABASE IF EXISTS ${DB_PREFIX}_$svc WITH (FORCE)" >/dev/null
 		done
 	fi
 }

@@ -98,7 +98,7 @@ if wait "$K8S_TOOLS_PID"; then
 	# The cluster is stopped again at the end only if this run started it; then what the
 	# real node added to the machine must be gone: its footprint is compared with the
 	# one taken before anything of the cluster ran.
-	if scripts/k8s.sh status 2>/dev/null | grep -q ' running  pid '; then K8S_STARTED_HERE=0; else K8S_STARTED_HERE=1; fi
+	if scripts/k8s.sh running; then K8S_STARTED_HERE=0; else K8S_STARTED_HERE=1; fi
 	FOOTPRINT_BEFORE=$SHOP_LOG_DIR/node-footprint-before.txt
 	FOOTPRINT_AFTER=$SHOP_LOG_DIR/node-footprint-after.txt
 	if ((K8S_STARTED_HERE)); then scripts/k8s/node.sh footprint >"$FOOTPRINT_BEFORE" 2>/dev/null; fi

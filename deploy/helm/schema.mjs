@@ -105,8 +105,8 @@ const schema = {
         0,
         "the preview color's replicas on the first install; null: as the active's",
       ),
-      consumersFollowActiveColor: bool(
-        "only the active color's pods consume from Kafka; each watches its active Service (a read-only Role)",
+      followActiveColor: bool(
+        "pods watch their active Service: only the active color consumes from Kafka and keeps clients' connections",
       ),
     }),
     scheduling: obj({

@@ -355,12 +355,20 @@ cmd_status() {
 	fi
 }
 
+# Exit 0 when any component of the control plane runs (for scripts; no output).
+cmd_running() {
+	local name
+	for name in "${COMPONENTS[@]}"; do live_pid "$name" >/dev/null && return 0; done
+	return 1
+}
+
 case "${1:-}" in
 up) cmd_up ;;
+running) cmd_running ;;
 down) cmd_down "${2:-}" ;;
 status) cmd_status ;;
 *)
-	echo "usage: $0 up|down [--purge]|status" >&2
+	echo "usage: $0 up|down [--purge]|status|running" >&2
 	exit 2
 	;;
 esac

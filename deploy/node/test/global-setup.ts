@@ -4,9 +4,10 @@
 // shop is installed for every file of the tier, then removed. Fails with what to
 // run; never skips.
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { Cluster, kubeconfig, loadVersions, run } from '../../helm/test/tools.js';
-import { localUp, type NodeShop, releaseEnv } from './support.js';
+import { Cluster, kubeconfig, loadVersions, repoRoot, run } from '../../helm/test/tools.js';
+import { localUp, type NodeShop, releaseEnv } from './release.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const k = new Cluster(loadVersions());
@@ -27,7 +28,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       'the local cluster has no Ready real node (type=real): restart it with `make k8s-down k8s-up`',
     );
   }
-  const infra = await run('scripts/infra.sh', ['status']);
+  const infra = await run(join(repoRoot, 'scripts/infra.sh'), ['status']);
   if (infra.code !== 0)
     throw new Error(`Postgres and Kafka are not running: \`make infra-up\`\n${infra.stdout}`);
 

@@ -7,29 +7,11 @@ import { join } from 'node:path';
 import { infra } from '@shop/testkit';
 import { inject } from 'vitest';
 import { Cluster, type KubeObject, loadVersions, ok, repoRoot, run } from '../../helm/test/tools.js';
+import type { NodeShop } from './release.js';
 
 export { eventually, type KubeObject, repoRoot } from '../../helm/test/tools.js';
+export { localUp, type NodeShop, releaseEnv } from './release.js';
 
-export interface NodeShop {
-  namespace: string;
-  release: string;
-  /** The image tag every service runs at the start. */
-  tag: string;
-  /** Databases <dbPrefix>_<service> on the host's Postgres, topics <topicPrefix><topic>. */
-  dbPrefix: string;
-  topicPrefix: string;
-  nodeName: string;
-  /** containerd's state directory (its socket) on this machine. */
-  nodeStateDir: string;
-}
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    nodeShop: NodeShop;
-  }
-}
-
-export const localUp = join(repoRoot, 'scripts/local-up.sh');
 export const bluegreenBin = join(repoRoot, 'tools/bluegreen/bin/bluegreen.mjs');
 
 export const DB_SERVICES = ['users', 'inventory', 'payments', 'orders', 'notifications'] as const;
@@ -50,11 +32,6 @@ export function shop(): NodeShop {
 
 export function cluster(): Cluster {
   return new Cluster(loadVersions());
-}
-
-/** The environment scripts/local-up.sh needs to act on the tier's release. */
-export function releaseEnv(s: Pick<NodeShop, 'release' | 'namespace'>): Record<string, string> {
-  return { SHOP_RELEASE: s.release, SHOP_NAMESPACE: s.namespace };
 }
 
 /** A service's database on the host's Postgres, as its owner (for the checks, never the pods). */

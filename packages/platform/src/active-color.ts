@@ -4,9 +4,9 @@
 // Service. And how it tells others whether it consumes: one key per pod in the
 // ConfigMap <release>-<service>-consumers, which `bluegreen status` reads.
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, Watch } from '@kubernetes/client-node';
+import type { FastifyBaseLogger as Logger } from 'fastify';
 import { fullJitterDelay, sleep } from './backoff.js';
 import type { ActiveColorSource, Color } from './consumption-gate.js';
-import type { Logger } from './logging.js';
 
 export const COLOR_LABEL = 'shop.example/color';
 

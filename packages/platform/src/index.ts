@@ -22,3 +22,4 @@ export * from './runtime.js';
 export * from './server.js';
 export * from './service-auth.js';
 export * from './tracing.js';
+export * from './traffic-selection.js';

@@ -35,17 +35,19 @@ dev`). Arguments: dict root name color.
   value: {{ $root.Values.kafka.topicPartitions | quote }}
 - name: KAFKA_REPLICATION_FACTOR
   value: {{ include "shop.kafkaReplicationFactor" $root | quote }}
-{{- if include "shop.followsActiveColor" (dict "root" $root "name" $name) }}
+{{- if $root.Values.bluegreen.followActiveColor }}
 {{- $fullname := include "shop.name" (dict "root" $root "name" $name) }}
-# Consumers follow the active color (docs/bluegreen-conventions.md).
+# Pods follow the active color (docs/bluegreen-conventions.md).
 - name: BLUEGREEN_COLOR
   value: {{ .color | quote }}
 - name: BLUEGREEN_ACTIVE_SERVICE
   value: {{ $fullname | quote }}
-- name: BLUEGREEN_CONSUMERS_CONFIGMAP
-  value: {{ printf "%s-consumers" $fullname | quote }}
 - name: POD_NAMESPACE
   valueFrom: { fieldRef: { fieldPath: metadata.namespace } }
+{{- if include "shop.consumersFollowActiveColor" (dict "root" $root "name" $name) }}
+- name: BLUEGREEN_CONSUMERS_CONFIGMAP
+  value: {{ printf "%s-consumers" $fullname | quote }}
+{{- end }}
 {{- end }}
 {{- if (index $catalog $name).database }}
 {{- $db := include "shop.database" (dict "root" $root "name" $name) | fromJson }}

@@ -2,7 +2,7 @@
 What the chart knows about each service (not configuration: the architecture).
 port: what it listens on and its Services' port. database: it owns one (and has
 migrations). kafka: it talks to Kafka. consumes: it has consumer groups (which
-only the active color runs, bluegreen.consumersFollowActiveColor). callers: who
+only the active color runs, bluegreen.followActiveColor). callers: who
 may call it over HTTP (NetworkPolicy ingress); the gateway takes traffic from
 outside the release. weight: the order of its migration hook (all before any
 Deployment).
@@ -16,9 +16,9 @@ orders: { port: 8084, database: true, kafka: true, consumes: true, callers: [gat
 notifications: { port: 8085, database: true, kafka: true, consumes: true, callers: [gateway], weight: -6 }
 {{- end }}
 
-{{/* dict root name: "true" when the service's consumers follow the active color, else "". */}}
-{{- define "shop.followsActiveColor" -}}
-{{- if and .root.Values.bluegreen.consumersFollowActiveColor (index (include "shop.catalog" .root | fromYaml) .name).consumes -}}
+{{/* dict root name: "true" when the service's pods consume from Kafka only while their color is active, else "". */}}
+{{- define "shop.consumersFollowActiveColor" -}}
+{{- if and .root.Values.bluegreen.followActiveColor (index (include "shop.catalog" .root | fromYaml) .name).consumes -}}
 true
 {{- end -}}
 {{- end }}
