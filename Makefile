@@ -62,15 +62,15 @@ dev: install infra-up ## Run the whole system on this machine, no Docker needed
 	@scripts/dev.sh
 
 .PHONY: k8s-tools
-k8s-tools: ## Build the Kubernetes binaries (etcd, apiserver, ..., kwok, helm, kube-linter) into the cache
+k8s-tools: ## Build the Kubernetes binaries (etcd, apiserver, ..., kwok, helm, kubelet, containerd, CoreDNS) into the cache
 	@scripts/k8s.sh tools
 
 .PHONY: k8s-up
-k8s-up: k8s-tools ## Start a real local control plane (etcd, apiserver, controller-manager, scheduler, kwok nodes)
+k8s-up: k8s-tools ## Start the local cluster: control plane, kwok nodes and a real node (kubelet, containerd, CNI, DNS; root)
 	@scripts/k8s.sh up
 
 .PHONY: k8s-down
-k8s-down: ## Stop the local control plane started by k8s-up
+k8s-down: ## Stop the local cluster started by k8s-up, and remove everything its real node added to the machine
 	@scripts/k8s.sh down
 
 .PHONY: k8s-status
