@@ -117,13 +117,13 @@ smoke: install ## Run the end-to-end smoke suite against SMOKE_BASE_URL (default
 load: install ## Realistic traffic through the gateway at a fixed arrival rate (LOAD_FLAGS="--rate 20 --duration 2m"; --help)
 	node --conditions=source --import tsx tools/load/src/cli.ts $(LOAD_FLAGS)
 
-BENCH ?= gateway,orders,events,cutover
+BENCH ?= gateway,orders,events,cutover,cutover-node
 .PHONY: bench
-bench: install infra-up ## Benchmarks with their baselines, report in bench/results/REPORT.md (BENCH=gateway|orders|events|cutover, BENCH_FLAGS="--quick --rounds 5 --cpu-prof")
+bench: install infra-up ## Benchmarks with their baselines, report in bench/results/REPORT.md (BENCH=gateway|orders|events|cutover|cutover-node, BENCH_FLAGS="--quick --rounds 5 --cpu-prof")
 	node --conditions=source --import tsx bench/run.ts --only $(BENCH) $(BENCH_FLAGS)
 
-.PHONY: bench-gateway bench-orders bench-events bench-cutover
-bench-gateway bench-orders bench-events bench-cutover: install infra-up ## One benchmark alone (the report keeps the others' last results)
+.PHONY: bench-gateway bench-orders bench-events bench-cutover bench-cutover-node
+bench-gateway bench-orders bench-events bench-cutover bench-cutover-node: install infra-up ## One benchmark alone (the report keeps the others' last results)
 	node --conditions=source --import tsx bench/run.ts --only $(@:bench-%=%) $(BENCH_FLAGS)
 
 .PHONY: chaos
