@@ -32,20 +32,25 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (infra.code !== 0)
     throw new Error(`Postgres and Kafka are not running: \`make infra-up\`\n${infra.stdout}`);
 
-  const images = await run(localUp, ['images'], { timeoutMs: 3_600_000 });
+  // One tag for the whole run, however the tree changes meanwhile.
+  const tag = (await run(join(repoRoot, 'scripts/images.sh'), ['tag'])).stdout.trim();
+  const images = await run(localUp, ['images'], { timeoutMs: 3_600_000, env: { SHOP_IMAGE_TAG: tag } });
   if (images.code !== 0)
     throw new Error(`building or importing the images failed:\n${images.stderr.slice(-4000)}`);
   const release = 'nt';
   const shop: NodeShop = {
     namespace: `node-test-${randomBytes(3).toString('hex')}`,
     release,
-    tag: images.stdout.trim().split('\n').pop()!,
+    tag,
     dbPrefix: `${release}_k8s`,
     topicPrefix: `${release}.k8s.`,
     nodeName: node.metadata.name,
     nodeStateDir: process.env.SHOP_K8S_NODE_STATE_DIR ?? `/run/${node.metadata.name}`,
   };
-  const installed = await run(localUp, ['install'], { env: releaseEnv(shop), timeoutMs: 1_200_000 });
+  const installed = await run(localUp, ['install'], {
+    env: { ...releaseEnv(shop), SHOP_IMAGE_TAG: tag },
+    timeoutMs: 1_200_000,
+  });
   if (installed.code !== 0) {
     await run(localUp, ['uninstall'], { env: releaseEnv(shop), timeoutMs: 600_000 });
     throw new Error(`installing the shop on the real node failed:\n${installed.stderr.slice(-4000)}`);
