@@ -45,7 +45,7 @@ beforeAll(async () => {
 });
 
 describe('the shop on the real node', () => {
-  it('runs every color of every service in a pod on the real node, Running, Ready, never restarted', () => {
+  it('runs every service in pods on the real node, Running, Ready, never restarted', () => {
     const seen = new Set<string>();
     for (const pod of servicePods) {
       const name = pod.metadata.name;
@@ -64,10 +64,8 @@ describe('the shop on the real node', () => {
         `${pod.metadata.labels?.['app.kubernetes.io/name']}/${pod.metadata.labels?.['shop.example/color']}`,
       );
     }
-    for (const service of COLOR_SERVICES) {
-      expect(seen).toContain(`${service}/blue`);
-      expect(seen).toContain(`${service}/green`);
-    }
+    // values-real-node.yaml starts the preview color at 0 replicas: the active one is blue.
+    for (const service of COLOR_SERVICES) expect(seen).toContain(`${service}/blue`);
   });
 
   it('passed every liveness and readiness probe: no probe failure, kill or back-off event for any pod', async () => {
@@ -152,7 +150,7 @@ describe('the shop on the real node', () => {
   it('passes helm test: the smoke suite in a pod, through the Services by name (cluster DNS)', async () => {
     const out = await k.helm(['test', s.release, '-n', s.namespace, '--logs', '--timeout', '10m'], 700_000);
     expect(out).toMatch(/Phase:\s+Succeeded/);
-    expect(out).toMatch(/# fail 0/);
+    expect(out).toMatch(/^(#|ℹ) fail 0$/m);
   });
 });
 
