@@ -138,19 +138,33 @@ async function consumingOnly(color: Color): Promise<void> {
     `only ${color} consuming`,
     async () => {
       const view = await consumersOf(s, service);
-      if (view?.consuming !== color) return undefined;
-      if (view.colors[color].consuming !== view.colors[color].reported) return undefined;
-      const members = [...(await groupHosts()).values()];
-      return members.length > 0 && members.every((c) => c === color) ? true : undefined;
+      const members = [...(await groupHosts()).entries()];
+      const done =
+        view?.consuming === color &&
+        view.colors[color].consuming === view.colors[color].reported &&
+        members.length > 0 &&
+        members.every(([, c]) => c === color);
+      // Thrown, so that a timeout says what was seen last.
+      if (!done)
+        throw new Error(`pods report ${JSON.stringify(view)}; group members ${JSON.stringify(members)}`);
+      return true;
     },
     { timeoutMs: 90_000, intervalMs: 500 },
   );
+}
+
+/** Scales the preview color to one pod (values-real-node.yaml starts it at none). */
+async function previewRunning(preview: Color): Promise<void> {
+  const deployment = `${s.release}-${service}-${preview}`;
+  await k.kubectl(['scale', 'deployment', deployment, '-n', s.namespace, '--replicas=1']);
+  await k.kubectl(['rollout', 'status', 'deployment', deployment, '-n', s.namespace, '--timeout=300s']);
 }
 
 describe('consumers follow the active color', () => {
   it('a message sent while the preview color runs is handled only by the active color', async () => {
     const active = await activeColor(k, s, service);
     const preview = other(active);
+    await previewRunning(preview);
     expect(await colorPods(preview)).not.toHaveLength(0);
     for (const pod of await colorPods(preview)) {
       const ready = pod.status.conditions.find((c: { type: string }) => c.type === 'Ready');

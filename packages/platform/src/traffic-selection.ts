@@ -3,10 +3,14 @@
 // and kube-proxy pins an established connection to the pod it chose: after a
 // cutover, requests on connections opened before it would still reach the old
 // color, for as long as the client keeps them. So a pod that its active Service
-// no longer selects answers with `Connection: close` and closes its idle
-// connections: each client reconnects, through kube-proxy, to the color that is
+// no longer selects answers with `Connection: close`: after that response the
+// client opens a new connection, and kube-proxy sends it to the color that is
 // active now. The pod goes on serving whatever still reaches it (the preview
-// Service's traffic, a request already on its way).
+// Service's traffic, a request already on its way). It does not close idle
+// connections itself: a client may be sending on one at that very moment, and
+// that request would fail (a cutover under load measured one ECONNRESET and one
+// 502 that way); an idle connection carries nothing until it is used, and then
+// it is closed after that one response.
 import type { FastifyInstance, FastifyBaseLogger as Logger } from 'fastify';
 import { type BlueGreenEnv, followActiveColor } from './active-color.js';
 
@@ -30,15 +34,12 @@ export async function followTrafficSelection(
     const selected = active === follow.color;
     if (selected === app.traffic.selected) return;
     app.traffic.selected = selected;
-    if (selected) {
-      log.info({ color: follow.color }, 'the active Service selects this color again: keep-alive as usual');
-    } else {
-      log.info(
-        { color: follow.color, activeColor: active },
-        'the active Service selects the other color: closing keep-alive connections so clients move to it',
-      );
-      app.server.closeIdleConnections();
-    }
+    log.info(
+      { color: follow.color, activeColor: active },
+      selected
+        ? 'the active Service selects this color again: keep-alive as usual'
+        : 'the active Service selects the other color: each connection closes after its next response',
+    );
   }, 5000);
   return () => follow.source.stop();
 }
