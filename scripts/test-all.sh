@@ -49,6 +49,36 @@ tests() {
 	return 1
 }
 
+# A vitest project started in the background (its output into a log), for a tier that
+# can run beside others; finish_tests NAME PROJECT waits for it as a stage, then shows
+# the log. The real-node tier is CPU-bound, the kwok tiers wait on the API server: side
+# by side they take little more than the real-node tier alone.
+declare -A BACKGROUND_TESTS=()
+start_tests() { # project
+	local project=$1
+	rm -f "$SHOP_LOG_DIR/vitest-$project.json"
+	vitest run --project "$project" --reporter=default --reporter=json \
+		--outputFile.json="$SHOP_LOG_DIR/vitest-$project.json" >"$SHOP_LOG_DIR/vitest-$project.log" 2>&1 &
+	BACKGROUND_TESTS[$project]=$!
+	log_dim "the $project tier runs in the background (log: $(rel "$SHOP_LOG_DIR/vitest-$project.log"))"
+}
+await_tests() { # project: the background run's exit status, its log shown
+	local status=0
+	wait "${BACKGROUND_TESTS[$1]}" || status=$?
+	cat "$SHOP_LOG_DIR/vitest-$1.log"
+	return "$status"
+}
+finish_tests() { # name project
+	local name=$1 project=$2 report="$SHOP_LOG_DIR/vitest-$2.json"
+	stage "$name" await_tests "$project" && return 0
+	if [[ -s $report ]]; then
+		FAILED_TESTS+=("$name:" "$(node scripts/lib/failed-tests.mjs "$report")")
+	else
+		FAILED_TESTS+=("$name: no report was written; see the log above")
+	fi
+	return 1
+}
+
 # Stops the cluster this run started and compares the machine with before it started.
 teardown_check() {
 	scripts/k8s.sh down >/dev/null || return 1
@@ -103,10 +133,11 @@ if wait "$K8S_TOOLS_PID"; then
 	FOOTPRINT_AFTER=$SHOP_LOG_DIR/node-footprint-after.txt
 	if ((K8S_STARTED_HERE)); then scripts/k8s/node.sh footprint >"$FOOTPRINT_BEFORE" 2>/dev/null; fi
 	if stage "Kubernetes cluster (control plane, kwok nodes, real node)" scripts/k8s.sh up; then
+		if ((INFRA_UP)); then start_tests node; fi
 		tests "Helm chart (lint, install, upgrades, helm test)" k8s
 		tests "bluegreen CLI (cutovers on the control plane)" bluegreen
 		if ((INFRA_UP)); then
-			tests "real node (the shop in pods, consumers, cutovers under load)" node
+			finish_tests "real node (the shop in pods, consumers, cutovers under load)" node
 		else
 			blocked "real node" "the infrastructure did not start"
 		fi

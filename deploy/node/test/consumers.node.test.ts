@@ -110,21 +110,24 @@ async function handled(color: Color): Promise<number> {
   return total;
 }
 
-/** The addresses of the group's members that are pods of this release's notifications. */
-async function groupHosts(): Promise<Map<string, Color>> {
+/**
+ * The members of the group that are pods of this release's notifications, by pod name
+ * (the chart makes a pod's Kafka client id its name; their addresses are all the
+ * relay's, 127.0.0.1, on the broker's side).
+ */
+async function groupMembers(): Promise<Map<string, Color>> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const { groups } = await admin.describeGroups([group]);
     const ours = new Map<string, Color>();
     for (const color of ['blue', 'green'] as const) {
-      for (const pod of await colorPods(color)) ours.set(pod.status.podIP, color);
+      for (const pod of await colorPods(color)) ours.set(pod.metadata.name, color);
     }
     const members = new Map<string, Color>();
     for (const member of groups[0]?.members ?? []) {
-      const ip = member.clientHost.replace(/^\//, '');
-      const color = ours.get(ip);
-      if (color) members.set(ip, color);
+      const color = ours.get(member.clientId);
+      if (color) members.set(member.clientId, color);
     }
     return members;
   } finally {
@@ -138,7 +141,7 @@ async function consumingOnly(color: Color): Promise<void> {
     `only ${color} consuming`,
     async () => {
       const view = await consumersOf(s, service);
-      const members = [...(await groupHosts()).entries()];
+      const members = [...(await groupMembers()).entries()];
       const done =
         view?.consuming === color &&
         view.colors[color].consuming === view.colors[color].reported &&
@@ -177,7 +180,7 @@ describe('consumers follow the active color', () => {
     expect(await handled(active)).toBeGreaterThanOrEqual(before.active + ids.length);
     expect(await handled(preview)).toBe(0);
     expect(before.preview).toBe(0);
-    expect([...(await groupHosts()).values()].every((c) => c === active)).toBe(true);
+    expect([...(await groupMembers()).values()].every((c) => c === active)).toBe(true);
   });
 
   it('after a cutover only the new color handles messages, and the handover takes seconds', async () => {

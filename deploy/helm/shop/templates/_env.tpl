@@ -29,6 +29,10 @@ dev`). Arguments: dict root name color.
   valueFrom: { secretKeyRef: { name: {{ include "shop.secretsName" $root }}, key: SERVICE_TOKEN_SECRETS } }
 - name: KAFKA_BROKERS
   value: {{ include "shop.kafkaBrokers" $root | quote }}
+# The pod's own name as its Kafka client id: the broker's view of a group (its
+# members, their clients) then says which pod is which.
+- name: KAFKA_CLIENT_ID
+  value: "$(POD_NAME)"
 - name: KAFKA_TOPIC_PREFIX
   value: {{ $root.Values.kafka.topicPrefix | quote }}
 - name: KAFKA_TOPIC_PARTITIONS
