@@ -276,7 +276,19 @@ describe('cutovers under live load', () => {
       `${JSON.stringify({ at: new Date().toISOString(), load: summary, cutovers: figures }, null, 2)}\n`,
     );
 
-    expect(summary.http.errors, JSON.stringify(summary.http.errorsByClass)).toBe(0);
+    // What the gateways said about any request that failed, for the message if one did.
+    let gatewayErrors = '';
+    if (summary.http.errors > 0) {
+      for (const pod of await pods(k, s, colorSelector(s, 'gateway'))) {
+        const logs = await k.kubectl(['logs', '-n', s.namespace, pod.metadata.name]).catch(() => '');
+        gatewayErrors += logs
+          .split('\n')
+          .filter((line) => /"status":5\d\d|"level":(50|40)/.test(line))
+          .map((line) => `${pod.metadata.name}: ${line}`)
+          .join('\n');
+      }
+    }
+    expect(summary.http.errors, `${JSON.stringify(summary.http.errorsByClass)}\n${gatewayErrors}`).toBe(0);
     expect(summary.orders.accepted).toBeGreaterThan(0);
     expect(summary.orders.unfinished).toBe(0);
     expect(unexpected).toBe(0);
