@@ -361,6 +361,8 @@ write_containerd_config() {
 		      runtime_type = "io.containerd.runc.v2"
 		      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
 		        BinaryName = "$RUNC"
+		        # runc's own state (by default /run/containerd/runc).
+		        Root = "$state/runc"
 		        SystemdCgroup = false
 		  [plugins.'io.containerd.cri.v1.runtime'.cni]
 		    bin_dirs = ["$CNI_BIN_DIR"]
