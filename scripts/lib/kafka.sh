@@ -25,9 +25,15 @@ KAFKA_CONTROLLER_PORT="${SHOP_KAFKA_CONTROLLER_PORT:-19093}"
 # node's bridge address, where a relay forwards to it. Kafka clients reconnect to
 # the address the broker advertises, so a plain relay to the client listener
 # would send the pods to 127.0.0.1, their own loopback.
+# 0: no such listener (a broker the real node never uses, as make chaos's own).
 KAFKA_NODE_PORT="${SHOP_KAFKA_NODE_PORT:-19094}"
 KAFKA_NODE_ADDRESS=$(awk -F'[./]' '{ printf "%d.%d.%d.%d", $1, $2, $3, $4 + 1 }' <<<"${SHOP_K8S_NODE_POD_CIDR:-10.250.0.0/24}")
-KAFKA_LISTENERS="PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT,NODE://$KAFKA_HOST:$KAFKA_NODE_PORT"
+KAFKA_LISTENERS="PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT"
+KAFKA_ADVERTISED="PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT"
+if [[ $KAFKA_NODE_PORT != 0 ]]; then
+	KAFKA_LISTENERS+=",NODE://$KAFKA_HOST:$KAFKA_NODE_PORT"
+	KAFKA_ADVERTISED+=",NODE://$KAFKA_NODE_ADDRESS:$KAFKA_NODE_PORT"
+fi
 # Jars are slow to get (about 46 MB, a minute or more from Central) and the
 # same for every checkout: cache them outside the repo, keyed by version.
 KAFKA_LIBS="$SHOP_CACHE_DIR/kafka/$KAFKA_VERSION/libs"
@@ -115,7 +121,7 @@ controller.listener.names=CONTROLLER
 
 # --- loopback only -----------------------------------------------------------
 listeners=$KAFKA_LISTENERS
-advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,NODE://$KAFKA_NODE_ADDRESS:$KAFKA_NODE_PORT
+advertised.listeners=$KAFKA_ADVERTISED
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,NODE:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 
@@ -248,7 +254,9 @@ kafka_up() {
 	# Check the ports before anything slow, so a clash is reported at once.
 	port_require_free "$KAFKA_PORT" "kafka (client listener)" SHOP_KAFKA_PORT
 	port_require_free "$KAFKA_CONTROLLER_PORT" "kafka (controller listener)" SHOP_KAFKA_CONTROLLER_PORT
-	port_require_free "$KAFKA_NODE_PORT" "kafka (the real node's listener)" SHOP_KAFKA_NODE_PORT
+	if [[ $KAFKA_NODE_PORT != 0 ]]; then
+		port_require_free "$KAFKA_NODE_PORT" "kafka (the real node's listener)" SHOP_KAFKA_NODE_PORT
+	fi
 	kafka_fetch
 	kafka_write_config
 	kafka_format
