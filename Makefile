@@ -70,15 +70,15 @@ jaeger: ## Build the trace viewer make dev runs (Jaeger v2 from the Go module pr
 	@scripts/jaeger.sh build
 
 .PHONY: k8s-tools
-k8s-tools: ## Build the Kubernetes binaries (etcd, apiserver, ..., kwok, helm, kube-linter) into the cache
+k8s-tools: ## Build the Kubernetes binaries (etcd, apiserver, ..., kwok, helm, kubelet, containerd, CoreDNS) into the cache
 	@scripts/k8s.sh tools
 
 .PHONY: k8s-up
-k8s-up: k8s-tools ## Start a real local control plane (etcd, apiserver, controller-manager, scheduler, kwok nodes)
+k8s-up: k8s-tools ## Start the local cluster: control plane, kwok nodes and a real node (kubelet, containerd, CNI, DNS; root)
 	@scripts/k8s.sh up
 
 .PHONY: k8s-down
-k8s-down: ## Stop the local control plane started by k8s-up
+k8s-down: ## Stop the local cluster started by k8s-up, and remove everything its real node added to the machine
 	@scripts/k8s.sh down
 
 .PHONY: k8s-status
@@ -94,12 +94,12 @@ helm-lint: install ## Lint the Helm chart without a cluster: helm lint --strict,
 	@scripts/test-k8s.sh lint
 
 .PHONY: up
-up: ## Run the whole shop on a local kind cluster (needs Docker, kind, kubectl, helm; deploy/helm/shop/README.md)
-	@scripts/kind-up.sh up
+up: ## Run the whole shop on Kubernetes: kind with Docker, else real pods on the local cluster's node (prints GATEWAY_URL)
+	@scripts/up.sh up
 
 .PHONY: down
-down: ## Delete the kind cluster that `make up` created
-	@scripts/kind-up.sh down
+down: ## Stop everything `make up` started (the kind cluster, or the release, cluster and infrastructure)
+	@scripts/up.sh down
 
 .PHONY: images-base
 images-base: ## Build the local Node base image (debootstrap + Node from npm, buildah; cached, seconds when warm)
@@ -125,13 +125,13 @@ smoke: install ## Run the end-to-end smoke suite against SMOKE_BASE_URL (default
 load: install ## Realistic traffic through the gateway at a fixed arrival rate (LOAD_FLAGS="--rate 20 --duration 2m"; --help)
 	node --conditions=source --import tsx tools/load/src/cli.ts $(LOAD_FLAGS)
 
-BENCH ?= gateway,orders,events,cutover,startup
+BENCH ?= gateway,orders,events,cutover,startup,cutover-node
 .PHONY: bench
-bench: install infra-up ## Benchmarks with their baselines, report in bench/results/REPORT.md (BENCH=gateway|orders|events|cutover|startup, BENCH_FLAGS="--quick --rounds 5 --cpu-prof")
+bench: install infra-up ## Benchmarks with their baselines, report in bench/results/REPORT.md (BENCH=gateway|orders|events|cutover|startup|cutover-node, BENCH_FLAGS="--quick --rounds 5 --cpu-prof")
 	node --conditions=source --import tsx bench/run.ts --only $(BENCH) $(BENCH_FLAGS)
 
-.PHONY: bench-gateway bench-orders bench-events bench-cutover bench-startup
-bench-gateway bench-orders bench-events bench-cutover bench-startup: install infra-up ## One benchmark alone (the report keeps the others' last results)
+.PHONY: bench-gateway bench-orders bench-events bench-cutover bench-startup bench-cutover-node
+bench-gateway bench-orders bench-events bench-cutover bench-startup bench-cutover-node: install infra-up ## One benchmark alone (the report keeps the others' last results)
 	node --conditions=source --import tsx bench/run.ts --only $(@:bench-%=%) $(BENCH_FLAGS)
 
 .PHONY: chaos

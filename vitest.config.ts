@@ -1,5 +1,6 @@
-// Two tiers: `unit` needs nothing running; `integration` talks to the real Postgres and
-// Kafka that `make infra-up` starts, and fails (never skips) when they are not there.
+// Tiers: `unit` needs nothing running; `integration` talks to the real Postgres and
+// Kafka that `make infra-up` starts; the Kubernetes ones to the local cluster of
+// `make k8s-up`. Each fails (never skips) when what it needs is not there.
 import { defineConfig } from 'vitest/config';
 
 const sourceConditions = {
@@ -92,6 +93,20 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 360_000,
           hookTimeout: 360_000,
+        },
+      },
+      {
+        ...sourceConditions,
+        test: {
+          // The shop in real pods on the local cluster's real node (make k8s-up), against the
+          // host's Postgres and Kafka (make infra-up): one release for the whole tier, installed
+          // by the global setup; files one at a time, since each moves traffic and consumers.
+          name: 'node',
+          include: ['deploy/node/test/**/*.node.test.ts'],
+          globalSetup: ['deploy/node/test/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
         },
       },
     ],

@@ -116,6 +116,7 @@ export function writeReport(dir: string): string[] {
   const orders = read<OrdersReport>(dir, 'orders');
   const events = read<EventsReport>(dir, 'events');
   const cutover = read<{ source: string; result: CutoverResult }>(dir, 'cutover');
+  const cutoverNode = read<{ source: string; result: CutoverNodeResult }>(dir, 'cutover-node');
   const targets: Target[] = [];
   const sections: string[] = [];
   const charts: string[] = [];
@@ -250,6 +251,7 @@ export function writeReport(dir: string): string[] {
     }
     sections.push(startupSection(startup));
   }
+  if (cutoverNode) sections.push(cutoverNodeSection(cutoverNode));
   const profiled = read<GatewayReport>(dir, 'gateway-profiled');
   if (profiled?.profiles) sections.push(profilesSection(profiled));
   const ordersProfiled = read<OrdersReport>(dir, 'orders-profiled');
@@ -274,14 +276,16 @@ export function writeReport(dir: string): string[] {
   const chartFile = join(dir, 'chart.svg');
   writeFileSync(chartFile, stack(charts));
 
-  const envelopes = [gateway, orders, events, cutover].filter((e) => e !== undefined) as Envelope[];
+  const envelopes = [gateway, orders, events, cutover, cutoverNode].filter(
+    (e) => e !== undefined,
+  ) as Envelope[];
   const machine = envelopes[0]?.machine;
   const findingsFile = join(dir, '..', 'FINDINGS.md');
   const lines = [
     '# Benchmarks',
     '',
     'Written by `make bench` (`bench/run.ts`) from the JSON files beside this report; rerun one benchmark with',
-    '`make bench BENCH=gateway` (or `orders`, `events`, `cutover`). Each figure is a median of its rounds with',
+    '`make bench BENCH=gateway` (or `orders`, `events`, `cutover`, `cutover-node`). Each figure is a median of its rounds with',
     'the lowest and highest in brackets; every baseline ran in the same run, alternating with what it is compared to.',
     '',
     machine
@@ -575,6 +579,44 @@ function cutoverSection(c: { source: string; result: CutoverResult } & Envelope)
     ...Object.entries(r.results).map(
       ([k, s]) =>
         `| ${k} | ${s.n} | ${n(s.p50)} | ${n(s.p99)} | ${n(s.min)} | ${n(s.max)} | ${r.definitions[k] ?? ''} |`,
+    ),
+    '',
+  ].join('\n');
+}
+
+interface CutoverNodeResult {
+  at: string;
+  load: {
+    http: { requests: number; errors: number };
+    orders: { accepted: number; confirmed: number; cancelled: number; unfinished: number };
+  };
+  cutovers: {
+    service: string;
+    action: string;
+    from: string;
+    to: string;
+    firstNewMs: number | null;
+    lastOldMs: number | null;
+    commandMs: number;
+  }[];
+}
+
+function cutoverNodeSection(c: { source: string; result: CutoverNodeResult } & Envelope): string {
+  const { load, cutovers } = c.result;
+  return [
+    '## 5. Cutovers under live load (real node, kube-proxy)',
+    '',
+    `Run: ${when(c)}. From \`${c.source}\` (it also asserts that nothing failed): the load generator through ` +
+      "the gateway's Service while bluegreen deploys and rolls back orders, then the gateway. " +
+      `Load: ${load.http.requests} requests, ${load.http.errors} errors; ${load.orders.accepted} orders, ` +
+      `${load.orders.confirmed} confirmed, ${load.orders.cancelled} cancelled, ${load.orders.unfinished} unfinished. ` +
+      "Times from the selector patch (the watch event), read from the pods' own request counters every 100 ms.",
+    '',
+    '| cutover | first request on the new color, ms | last request on the old color, ms | command, ms |',
+    '| --- | --- | --- | --- |',
+    ...cutovers.map(
+      (x) =>
+        `| ${x.service} ${x.action} ${x.from} -> ${x.to} | ${x.firstNewMs ?? '-'} | ${x.lastOldMs ?? '-'} | ${x.commandMs} |`,
     ),
     '',
   ].join('\n');

@@ -2,7 +2,7 @@
 // one's figures to bench/results/<name>.json and rebuilds bench/results/REPORT.md
 // and its charts from every result there.
 //
-//   node --conditions=source --import tsx bench/run.ts [--only gateway,orders,events,cutover,startup]
+//   node --conditions=source --import tsx bench/run.ts [--only gateway,orders,events,cutover,startup,cutover-node]
 //        [--quick] [--rounds 5] [--cpu-prof]
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,7 +19,7 @@ import { ordersBenchmark, summarizeOrderProfiles } from './orders.js';
 import { writeReport } from './report.js';
 import { startupBenchmark } from './startup.js';
 
-const BENCHMARKS = ['gateway', 'orders', 'events', 'cutover', 'startup'] as const;
+const BENCHMARKS = ['gateway', 'orders', 'events', 'cutover', 'startup', 'cutover-node'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 
 const { values } = parseArgs({
@@ -35,7 +35,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(
-    `usage: make bench [BENCH=gateway,orders,events,cutover,startup] [BENCH_FLAGS="--quick --rounds 5 --cpu-prof"]
+    `usage: make bench [BENCH=gateway,orders,events,cutover,startup,cutover-node] [BENCH_FLAGS="--quick --rounds 5 --cpu-prof"]
   --only LIST   the benchmarks to run (default: all); the report still shows the others' last results
   --quick       short runs, to check the harness (figures are not worth keeping)
   --rounds N    rounds of the gateway comparison (default 3)
@@ -179,6 +179,21 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
     ]);
     if (code !== 0) throw new Error(`the cutover benchmark exited with ${code}`);
     return { source: 'tools/bluegreen/bench/cutover.ts', result: JSON.parse(readFileSync(out, 'utf8')) };
+  },
+  'cutover-node': async () => {
+    // Cutovers under live load on the real node (kube-proxy, real pods): the node tier's
+    // test does the work and asserts that nothing failed; its figures come back as JSON.
+    if ((await runCommand('scripts/k8s.sh', ['up'])) !== 0) {
+      throw new Error('scripts/k8s.sh up failed: the real-node cutover benchmark needs the local cluster');
+    }
+    const out = join(runDir, 'cutover-node.json');
+    const code = await runCommand(
+      'npx',
+      ['vitest', 'run', '--project', 'node', 'deploy/node/test/cutover.node.test.ts'],
+      { ...process.env, SHOP_CUTOVER_FIGURES: out },
+    );
+    if (code !== 0) throw new Error(`the real-node cutover run exited with ${code}`);
+    return { source: 'deploy/node/test/cutover.node.test.ts', result: JSON.parse(readFileSync(out, 'utf8')) };
   },
 };
 

@@ -17,6 +17,9 @@ export SHOP_RUN_DIR="${CHAOS_RUN_DIR:-$root/.run/chaos}"
 export SHOP_PG_PORT="${CHAOS_PG_PORT:-25432}"
 export SHOP_KAFKA_PORT="${CHAOS_KAFKA_PORT:-29092}"
 export SHOP_KAFKA_CONTROLLER_PORT="${CHAOS_KAFKA_CONTROLLER_PORT:-29093}"
+# No listener for the local cluster's real node: nothing there uses this broker, and
+# its port would be the main broker's.
+export SHOP_KAFKA_NODE_PORT=0
 
 case "${1:-}" in
 up | down | status) exec "$root/scripts/infra.sh" "$1" ;;

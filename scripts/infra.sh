@@ -8,7 +8,8 @@
 #   scripts/infra.sh down     stop what `up` started (by PID file), and wait
 #   scripts/infra.sh status   one line per component; exit 1 if any is down
 #
-# Ports: SHOP_PG_PORT (15432), SHOP_KAFKA_PORT (19092),
+# Ports: SHOP_PG_PORT (15432), SHOP_KAFKA_PORT (19092), SHOP_KAFKA_NODE_PORT (19094,
+# the local cluster's real node reaches Kafka there through a relay),
 # SHOP_KAFKA_CONTROLLER_PORT (19093). Data under .run/ in the checkout, logs
 # in .run/logs/, downloads cached in ${SHOP_CACHE_DIR:-~/.cache/shop}.
 set -euo pipefail

@@ -62,6 +62,46 @@ tests() {
 	return 1
 }
 
+# A vitest project started in the background (its output into a log), for a tier that
+# can run beside others; finish_tests NAME PROJECT waits for it as a stage, then shows
+# the log. The real-node tier is CPU-bound, the kwok tiers wait on the API server: side
+# by side they take little more than the real-node tier alone.
+declare -A BACKGROUND_TESTS=()
+start_tests() { # project
+	local project=$1
+	rm -f "$SHOP_LOG_DIR/vitest-$project.json"
+	vitest run --project "$project" --reporter=default --reporter=json \
+		--outputFile.json="$SHOP_LOG_DIR/vitest-$project.json" >"$SHOP_LOG_DIR/vitest-$project.log" 2>&1 &
+	BACKGROUND_TESTS[$project]=$!
+	log_dim "the $project tier runs in the background (log: $(rel "$SHOP_LOG_DIR/vitest-$project.log"))"
+}
+await_tests() { # project: the background run's exit status, its log shown
+	local status=0
+	wait "${BACKGROUND_TESTS[$1]}" || status=$?
+	cat "$SHOP_LOG_DIR/vitest-$1.log"
+	return "$status"
+}
+finish_tests() { # name project
+	local name=$1 project=$2 report="$SHOP_LOG_DIR/vitest-$2.json"
+	stage "$name" await_tests "$project" && return 0
+	if [[ -s $report ]]; then
+		FAILED_TESTS+=("$name:" "$(node scripts/lib/failed-tests.mjs "$report")")
+	else
+		FAILED_TESTS+=("$name: no report was written; see the log above")
+	fi
+	return 1
+}
+
+# Stops the cluster this run started and compares the machine with before it started.
+teardown_check() {
+	scripts/k8s.sh down >/dev/null || return 1
+	scripts/k8s/node.sh footprint >"$FOOTPRINT_AFTER" 2>/dev/null
+	if ! diff -u "$FOOTPRINT_BEFORE" "$FOOTPRINT_AFTER"; then
+		printf 'k8s-down left the machine different from before k8s-up (lines with + are new, - are gone)\n' >&2
+		return 1
+	fi
+}
+
 # A stage that cannot run because one it needs failed is reported, not hidden.
 blocked() { # name reason
 	SUMMARY+=("$(printf ' SKIP  %-36s blocked: %s' "$1" "$2")")
@@ -101,7 +141,9 @@ stage "lint (biome)" biome check .
 stage "type-check (tsc, strict)" tsc -p tsconfig.json --noEmit
 tests "unit tests" unit
 
+INFRA_UP=0
 if stage "infrastructure (Postgres, Kafka)" scripts/infra.sh up; then
+	INFRA_UP=1
 	tests "integration tests (Postgres, Kafka)" integration
 	waited "trace viewer (Jaeger v2)" "$JAEGER_PID" "$JAEGER_LOG" || true
 	tests "end-to-end (smoke, crash, chaos, bad input, trace)" e2e
@@ -119,15 +161,32 @@ printf '\n%s━━ waiting for the Kubernetes binaries%s\n' "$C_BLUE" "$C_RESET"
 K8S_WAIT_START=$(now_ms)
 if wait "$K8S_TOOLS_PID"; then
 	SUMMARY+=("$(printf ' ok    %-36s %8s (waited)' 'Kubernetes binaries' "$(elapsed_since "$K8S_WAIT_START")")")
-	# The control plane is stopped again at the end only if this run started it.
-	if scripts/k8s.sh status 2>/dev/null | grep -q ' running  pid '; then K8S_STARTED_HERE=0; else K8S_STARTED_HERE=1; fi
-	if stage "Kubernetes control plane (etcd, apiserver, kwok)" scripts/k8s.sh up; then
+	# The cluster is stopped again at the end only if this run started it; then what the
+	# real node added to the machine must be gone: its footprint is compared with the
+	# one taken before anything of the cluster ran.
+	if scripts/k8s.sh running; then K8S_STARTED_HERE=0; else K8S_STARTED_HERE=1; fi
+	FOOTPRINT_BEFORE=$SHOP_LOG_DIR/node-footprint-before.txt
+	FOOTPRINT_AFTER=$SHOP_LOG_DIR/node-footprint-after.txt
+	if ((K8S_STARTED_HERE)); then scripts/k8s/node.sh footprint >"$FOOTPRINT_BEFORE" 2>/dev/null; fi
+	if stage "Kubernetes cluster (control plane, kwok nodes, real node)" scripts/k8s.sh up; then
+		if ((INFRA_UP)); then start_tests node; fi
 		tests "Helm chart (lint, install, upgrades, helm test)" k8s
 		tests "bluegreen CLI (cutovers on the control plane)" bluegreen
-		if ((K8S_STARTED_HERE)); then scripts/k8s.sh down >/dev/null 2>&1 || true; fi
+		if ((INFRA_UP)); then
+			finish_tests "real node (the shop in pods, consumers, cutovers under load)" node
+		else
+			blocked "real node" "the infrastructure did not start"
+		fi
+		if ((K8S_STARTED_HERE)); then
+			stage "k8s-down leaves the machine as before k8s-up" teardown_check
+		else
+			blocked "k8s-down leaves the machine as before" "the cluster ran before make test (make k8s-down, then make test, runs it)"
+		fi
 	else
-		blocked "Helm chart" "the control plane did not start"
-		blocked "bluegreen CLI" "the control plane did not start"
+		blocked "Helm chart" "the cluster did not start"
+		blocked "bluegreen CLI" "the cluster did not start"
+		blocked "real node" "the cluster did not start"
+		if ((K8S_STARTED_HERE)); then scripts/k8s.sh down >/dev/null 2>&1 || true; fi
 	fi
 else
 	tail -n 30 "$K8S_TOOLS_LOG" >&2
@@ -135,6 +194,7 @@ else
 	FAILED=1
 	blocked "Helm chart" "the Kubernetes binaries did not build"
 	blocked "bluegreen CLI" "the Kubernetes binaries did not build"
+	blocked "real node" "the Kubernetes binaries did not build"
 fi
 
 stage "the work tree is as the run found it (git status)" tree_unchanged

@@ -101,6 +101,17 @@ const schema = {
         description:
           'the color the active Services select; empty: keep the live one (blue on a first install)',
       },
+      previewReplicas: nullableInt(
+        0,
+        "the preview color's replicas on the first install; null: as the active's",
+      ),
+      followActiveColor: bool(
+        "pods watch their active Service: only the active color consumes from Kafka and keeps clients' connections",
+      ),
+    }),
+    scheduling: obj({
+      nodeSelector: { type: 'object', additionalProperties: { type: 'string' } },
+      tolerations: { type: 'array', items: { type: 'object' } },
     }),
     bootstrap: obj({
       infrastructureFirst: bool('first install: infrastructure only, services on the next upgrade'),

@@ -96,12 +96,16 @@ phase() { printf '=== %s %s\n' "$(date +%H:%M:%S)" "$*"; }
 # main module requires k8s.io/kubernetes and replaces each staging module with
 # its published tag (v1.X.Y -> v0.X.Y). The staging list comes from k/k's own
 # go.mod as served by the proxy, so a new staging module needs no edit here.
-recipe_kubernetes() {
-	local out=$1 version=$2
+#
+# kubernetes_build OUT VERSION WORKNAME CMD...: builds k8s.io/kubernetes/cmd/CMD
+# for each CMD in one `go build` (they share most packages, compiled once).
+kubernetes_build() {
+	local out=$1 version=$2 workname=$3
+	shift 3
 	local staging_version="v0.${version#v1.}"
 	local minor=${version#v1.}
 	minor=${minor%%.*}
-	local work=$K8S_CACHE_DIR/work/kubernetes-$version
+	local work=$K8S_CACHE_DIR/work/$workname
 	rm -rf "$work"
 	mkdir -p "$work"
 	cd "$work"
@@ -122,18 +126,13 @@ recipe_kubernetes() {
 	local m edits=()
 	for m in $staging; do edits+=("-replace=$m=$m@$staging_version"); done
 	go mod edit "${edits[@]}" "-require=k8s.io/kubernetes@$version"
-	cat >tools.go <<-'EOF'
-		//go:build tools
-
-		package tools
-
-		import (
-			_ "k8s.io/kubernetes/cmd/kube-apiserver"
-			_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-			_ "k8s.io/kubernetes/cmd/kube-scheduler"
-			_ "k8s.io/kubernetes/cmd/kubectl"
-		)
-	EOF
+	local cmd packages=()
+	{
+		printf '//go:build tools\n\npackage tools\n\nimport (\n'
+		for cmd in "$@"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$cmd"; done
+		printf ')\n'
+	} >tools.go
+	for cmd in "$@"; do packages+=("k8s.io/kubernetes/cmd/$cmd"); done
 	go mod tidy
 	phase "download modules"
 	go mod download
@@ -145,17 +144,26 @@ recipe_kubernetes() {
 		ldflags+=" -X $p.gitVersion=$version -X $p.gitMajor=1 -X $p.gitMinor=$minor"
 		ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	done
-	# One `go build` for all four: they share most packages, compiled once.
 	# Tags as in upstream release builds (hack/lib/golang.sh).
 	phase "compile"
-	go build "${GO_BUILD_FLAGS[@]}" -tags selinux,notest,grpcnotrace -ldflags "$ldflags" -o "$out/" \
-		k8s.io/kubernetes/cmd/kube-apiserver \
-		k8s.io/kubernetes/cmd/kube-controller-manager \
-		k8s.io/kubernetes/cmd/kube-scheduler \
-		k8s.io/kubernetes/cmd/kubectl
+	go build "${GO_BUILD_FLAGS[@]}" -tags selinux,notest,grpcnotrace -ldflags "$ldflags" -o "$out/" "${packages[@]}"
 	phase "done"
-	"$out/kube-apiserver" --version
-	"$out/kubectl" version --client
+}
+
+# The control plane and kubectl.
+recipe_kubernetes() {
+	kubernetes_build "$1" "$2" "kubernetes-$2" kube-apiserver kube-controller-manager kube-scheduler kubectl
+	"$1/kube-apiserver" --version
+	"$1/kubectl" version --client
+}
+
+# The real node's kubelet and kube-proxy: a component of its own, so the
+# control plane's cached build stays valid; the Go build cache makes this one
+# compile only what the node adds (about 6 CPU-minutes after the control plane).
+recipe_kubernetes_node() {
+	kubernetes_build "$1" "$2" "kubernetes-node-$2" kubelet kube-proxy
+	"$1/kubelet" --version
+	"$1/kube-proxy" --version
 }
 
 # etcd's server module also carries replace directives (../api, ...), so the
@@ -236,10 +244,63 @@ recipe_kube_score() {
 	"$out/kube-score" version
 }
 
+# containerd 2 with its CLI (ctr: image import) and the runc shim. CGO off and
+# the snapshotters this node does not use left out (their C libraries are not
+# here); overlayfs is the one it uses.
+recipe_containerd() {
+	local out=$1 version=$2 cmd
+	phase "compile"
+	for cmd in containerd ctr containerd-shim-runc-v2; do
+		GOBIN=$out go install "${GO_BUILD_FLAGS[@]}" -tags no_btrfs,no_devmapper,no_zfs,no_aufs \
+			-ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$version" \
+			"github.com/containerd/containerd/v2/cmd/$cmd@$version"
+	done
+	phase "done"
+	"$out/containerd" --version
+}
+
+# Components built from a source file here are keyed by it too, so an edit rebuilds them.
+source_key() { sha256sum "$K8S_SCRIPTS_DIR/$1/main.go" | cut -c1-10; }
+coredns_key() { printf '%s-%s' "$COREDNS_VERSION" "$(source_key coredns)"; }
+pause_key() { source_key pause; }
+
+# CoreDNS from scripts/k8s/coredns/main.go (only the plugins it serves with)
+# in a throw-away module that requires the pinned CoreDNS.
+recipe_coredns() {
+	local out=$1 version=${2%-*}
+	local work=$K8S_CACHE_DIR/work/coredns-$version
+	rm -rf "$work"
+	mkdir -p "$work"
+	cd "$work"
+	phase "resolve modules"
+	printf 'module shop.local/coredns\n\ngo 1.26.0\n' >go.mod
+	cp "$K8S_SCRIPTS_DIR/coredns/main.go" .
+	go mod edit "-require=github.com/coredns/coredns@$version"
+	go mod tidy
+	phase "compile"
+	go build "${GO_BUILD_FLAGS[@]}" -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$version" -o "$out/coredns" .
+	phase "done"
+	"$out/coredns" -version
+}
+
+# The pod sandbox process (scripts/k8s/pause/main.go), keyed by its source.
+recipe_pause() {
+	local out=$1
+	local work=$K8S_CACHE_DIR/work/pause
+	rm -rf "$work"
+	mkdir -p "$work"
+	cd "$work"
+	printf 'module shop.local/pause\n\ngo 1.26.0\n' >go.mod
+	cp "$K8S_SCRIPTS_DIR/pause/main.go" .
+	phase "compile"
+	go build "${GO_BUILD_FLAGS[@]}" -ldflags "-s -w" -o "$out/pause" .
+	phase "done"
+}
+
 # Writes $K8S_TOOLS_ENV (sourced by cluster.sh, smoke.sh and the test setup) and
 # a bin/ of symlinks that can go on PATH.
 write_tools_env() {
-	local k8s=$K8S_CACHE_DIR/kubernetes-$K8S_VERSION
+	local k8s=$K8S_CACHE_DIR/kubernetes-$K8S_VERSION node=$K8S_CACHE_DIR/kubernetes-node-$K8S_VERSION
 	local tmp=$K8S_TOOLS_ENV.tmp
 	cat >"$tmp" <<-EOF
 		# Written by scripts/k8s.sh tools; do not edit (pins: scripts/k8s/versions.env).
@@ -248,6 +309,8 @@ write_tools_env() {
 		KWOK_VERSION=$KWOK_VERSION
 		HELM_VERSION=$HELM_VERSION
 		KUBE_SCORE_VERSION=$KUBE_SCORE_VERSION
+		CONTAINERD_VERSION=$CONTAINERD_VERSION
+		COREDNS_VERSION=$COREDNS_VERSION
 		K8S_BIN_DIR=$K8S_CACHE_DIR/bin
 		KUBE_APISERVER=$k8s/kube-apiserver
 		KUBE_CONTROLLER_MANAGER=$k8s/kube-controller-manager
@@ -258,6 +321,13 @@ write_tools_env() {
 		KWOK_STAGES_DIR=$K8S_CACHE_DIR/kwok-$KWOK_VERSION/stages
 		HELM=$K8S_CACHE_DIR/helm-$HELM_VERSION/helm
 		KUBE_SCORE=$K8S_CACHE_DIR/kube-score-$KUBE_SCORE_VERSION/kube-score
+		KUBELET=$node/kubelet
+		KUBE_PROXY=$node/kube-proxy
+		CONTAINERD=$K8S_CACHE_DIR/containerd-$CONTAINERD_VERSION/containerd
+		CTR=$K8S_CACHE_DIR/containerd-$CONTAINERD_VERSION/ctr
+		CONTAINERD_SHIM=$K8S_CACHE_DIR/containerd-$CONTAINERD_VERSION/containerd-shim-runc-v2
+		COREDNS=$K8S_CACHE_DIR/coredns-$(coredns_key)/coredns
+		PAUSE=$K8S_CACHE_DIR/pause-$(pause_key)/pause
 	EOF
 	mv "$tmp" "$K8S_TOOLS_ENV"
 	# shellcheck source=/dev/null
@@ -265,7 +335,8 @@ write_tools_env() {
 	# shellcheck disable=SC2153 # K8S_BIN_DIR comes from the versions.env just sourced
 	mkdir -p "$K8S_BIN_DIR"
 	local b
-	for b in "$KUBE_APISERVER" "$KUBE_CONTROLLER_MANAGER" "$KUBE_SCHEDULER" "$KUBECTL" "$ETCD" "$KWOK" "$HELM" "$KUBE_SCORE"; do
+	for b in "$KUBE_APISERVER" "$KUBE_CONTROLLER_MANAGER" "$KUBE_SCHEDULER" "$KUBECTL" "$ETCD" "$KWOK" "$HELM" "$KUBE_SCORE" \
+		"$KUBELET" "$KUBE_PROXY" "$CONTAINERD" "$CTR" "$CONTAINERD_SHIM" "$COREDNS" "$PAUSE"; do
 		[[ -x $b ]] || k8s_die "missing after build: $b"
 		ln -sfn "$b" "$K8S_BIN_DIR/$(basename "$b")"
 	done
@@ -287,6 +358,11 @@ main() {
 	build_component helm "$HELM_VERSION" recipe_helm
 	build_component kube-score "$KUBE_SCORE_VERSION" recipe_kube_score
 	build_component kubernetes "$K8S_VERSION" recipe_kubernetes
+	# The real node's: after the control plane, whose Go build cache they reuse.
+	build_component kubernetes-node "$K8S_VERSION" recipe_kubernetes_node
+	build_component containerd "$CONTAINERD_VERSION" recipe_containerd
+	build_component coredns "$(coredns_key)" recipe_coredns
+	build_component pause "$(pause_key)" recipe_pause
 	write_tools_env
 	k8s_log "tools ready in $(k8s_duration $((SECONDS - start))); source $K8S_TOOLS_ENV or add $K8S_BIN_DIR to PATH"
 }

@@ -1,50 +1,39 @@
 #!/usr/bin/env bash
-# Runs a real Kubernetes control plane as plain processes on 127.0.0.1:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, and kwok
-# simulating three nodes (there is no kubelet and no container runtime here).
+# Runs a real Kubernetes cluster as plain processes: the control plane on
+# 127.0.0.1 (etcd, kube-apiserver, kube-controller-manager, kube-scheduler),
+# kwok simulating three nodes, and one real node (scripts/k8s/node.sh: kubelet,
+# kube-proxy, containerd, CNI on the project's own guarded bridge, cluster DNS).
 #
 #   cluster.sh up       start whatever is not running yet, wait until usable
-#   cluster.sh down     stop the processes `up` started (only those, by PID)
+#   cluster.sh down     stop the processes `up` started (only those, by PID), and
+#                       remove what the real node added to the machine
 #   cluster.sh status   what runs, and the kubeconfig path
 #
 # State lives in .run/k8s/ of this checkout: pki/, etcd/ (kept across down/up,
 # like the Postgres data of `make infra-up`), logs/, *.pid and kubeconfig.
 # `down --purge` also deletes it. Binaries come from `scripts/k8s.sh tools`.
+# SHOP_K8S_REAL_NODE=0: the control plane and kwok nodes only.
 #
-# Network rule: everything binds to and talks to 127.0.0.1 only. The pod, node
-# and Service IPs the cluster hands out are fake; nothing here connects to them.
+# Network rule: the control plane binds to and talks to 127.0.0.1 only. kwok's
+# pod and node IPs are fake: nothing here connects to them. The real node's
+# pods are reached on its bridge only once node.sh has set up and checked the
+# network guard (scripts/k8s/README.md).
 set -euo pipefail
 # shellcheck source=scripts/k8s/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Project-owned ports, away from the Kubernetes defaults (6443, 2379, 10257,
 # 10259) so a real cluster or another tool on the machine does not collide.
-API_PORT=${SHOP_K8S_API_PORT:-16443}
+API_PORT=$K8S_API_PORT
 ETCD_PORT=${SHOP_K8S_ETCD_PORT:-12379}
 ETCD_PEER_PORT=${SHOP_K8S_ETCD_PEER_PORT:-12380}
 KCM_PORT=${SHOP_K8S_KCM_PORT:-20257}
 SCHEDULER_PORT=${SHOP_K8S_SCHEDULER_PORT:-20259}
-# Fake address ranges: Services get ClusterIPs from the first, kwok gives pods
-# IPs from the second. Nothing routes them; they only have to look real.
-SERVICE_CIDR=10.96.0.0/16
-POD_CIDR=10.244.0.0/16
 NODE_COUNT=3
-# Seconds to wait for each readiness step (a cold apiserver on 2 cores takes ~10 s).
-READY_TIMEOUT=${SHOP_K8S_READY_TIMEOUT:-120}
-
-PKI=$K8S_RUN_DIR/pki
-LOGS=$K8S_RUN_DIR/logs
-KUBECONFIG_FILE=$K8S_RUN_DIR/kubeconfig
+PKI=$K8S_PKI
+LOGS=$K8S_LOGS
 # Start order; `down` goes the other way.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
-
-load_tools() {
-	[[ -f $K8S_TOOLS_ENV ]] || k8s_die "no $K8S_TOOLS_ENV: build the binaries first (make k8s-tools)"
-	# shellcheck source=/dev/null
-	source "$K8S_TOOLS_ENV"
-	[[ $K8S_VERSION == "$(sed -n 's/^K8S_VERSION=//p' "$K8S_SCRIPTS_DIR/versions.env")" ]] ||
-		k8s_die "$K8S_TOOLS_ENV is for another version than scripts/k8s/versions.env: run make k8s-tools"
-}
 
 binary_of() {
 	case $1 in
@@ -66,148 +55,40 @@ port_of() {
 	esac
 }
 
-# The PID of a component if the process in its PID file is alive AND is ours
-# (its command line starts with our binary): a PID file left by a crash may
-# name a PID the kernel has since given to an unrelated process.
-live_pid() {
-	local name=$1 pidfile=$K8S_RUN_DIR/$1.pid pid
-	[[ -f $pidfile ]] || return 1
-	pid=$(<"$pidfile")
-	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	[[ -r /proc/$pid/cmdline ]] || return 1
-	local exe
-	exe=$(tr '\0' '\n' <"/proc/$pid/cmdline" | head -n1)
-	[[ $exe == */$name ]] || return 1
-	echo "$pid"
-}
-
-clear_stale_pid() {
-	local name=$1 pidfile=$K8S_RUN_DIR/$1.pid
-	if [[ -f $pidfile ]] && ! live_pid "$name" >/dev/null; then
-		k8s_log "$name: removing stale PID file (PID $(<"$pidfile") is gone or not $name)"
-		rm -f "$pidfile"
-	fi
-}
-
-# Refuses to start on a port something else already listens on, naming it.
-check_port_free() {
-	local name=$1 port=$2 who
-	if ! command -v ss >/dev/null; then
-		# No iproute2: fall back to a connect test (loopback only).
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			k8s_die "$name: port 127.0.0.1:$port is already in use (set SHOP_K8S_*_PORT to move it)"
-		fi
-		return 0
-	fi
-	who=$(ss -Hltnp "sport = :$port" 2>/dev/null || true)
-	if [[ -n $who ]]; then
-		k8s_die "$name: port 127.0.0.1:$port is already in use by: $(awk '{print $NF}' <<<"$who" | head -n1)
-  Stop that process, or pick other ports: SHOP_K8S_API_PORT, SHOP_K8S_ETCD_PORT, SHOP_K8S_ETCD_PEER_PORT,
-  SHOP_K8S_KCM_PORT, SHOP_K8S_SCHEDULER_PORT (defaults 16443, 12379, 12380, 20257, 20259)."
-	fi
-}
-
-# Starts a component detached (own session), so it outlives this script and the
-# make process, and records its PID.
-start_component() {
-	local name=$1
-	shift
-	local port
-	for port in $(port_of "$name"); do check_port_free "$name" "$port"; done
-	k8s_log "$name: starting (log: $LOGS/$name.log)"
-	printf '\n=== %s starting: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >>"$LOGS/$name.log"
-	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
-	local pid=$! i
-	echo "$pid" >"$K8S_RUN_DIR/$name.pid"
-	# Until setsid has exec'd the binary, /proc shows setsid (or bash) under that PID, and
-	# wait_for would take the component for dead; on a starved machine that takes a while.
-	for ((i = 0; i < 100; i++)); do
-		live_pid "$name" >/dev/null && return 0
-		[[ -d /proc/$pid ]] || return 0 # it died at once: wait_for reports that, with the log
-		sleep 0.1
-	done
-}
-
-# wait_for NAME DESCRIPTION COMMAND...: polls COMMAND until it succeeds; fails
-# early, with the log tail, when the component's process has died.
-wait_for() {
-	local name=$1 what=$2
-	shift 2
-	local deadline=$((SECONDS + READY_TIMEOUT))
-	until "$@" >/dev/null 2>&1; do
-		if [[ $name != - ]] && ! live_pid "$name" >/dev/null; then
-			tail -n 20 "$LOGS/$name.log" >&2
-			k8s_die "$name exited while waiting for $what (log: $LOGS/$name.log)"
-		fi
-		((SECONDS < deadline)) || k8s_die "timed out after ${READY_TIMEOUT}s waiting for $what (logs: $LOGS/)"
-		sleep 0.5
-	done
-}
-
 # curl against the apiserver with the admin client certificate.
 api_curl() { curl -fsS --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "https://127.0.0.1:$API_PORT$1"; }
 # KCM and scheduler serve /healthz with a self-signed certificate, unauthenticated.
 healthz() { curl -fsSk "https://127.0.0.1:$1/healthz"; }
-kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
-# One CA signs the apiserver's serving certificate and the admin client
-# certificate (O=system:masters, i.e. cluster-admin); a separate key pair signs
-# ServiceAccount tokens. Made once and kept, so kubeconfigs stay valid across
-# down/up. ECDSA P-256 keys: generated in milliseconds where RSA takes seconds.
+# One CA signs every certificate: the apiserver's serving one, the admin client
+# (O=system:masters, i.e. cluster-admin), the apiserver's client for kubelets,
+# and the real node's (node.sh); a separate key pair signs ServiceAccount
+# tokens. Made once and kept, so kubeconfigs stay valid across down/up; a
+# certificate whose names changed (another service range) is issued again.
 make_pki() {
-	[[ -f $PKI/.done ]] && return 0
-	k8s_log "creating PKI in $PKI"
-	rm -rf "$PKI"
-	mkdir -p "$PKI"
-	local o=(-days 3650 -sha256) ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1)
-	openssl req -x509 "${ec[@]}" -nodes "${o[@]}" -subj "/CN=shop-local-k8s-ca" \
-		-keyout "$PKI/ca.key" -out "$PKI/ca.crt" \
-		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
-	# Go's TLS ignores the CN, so the names must be SANs. 10.96.0.1 is the
-	# `kubernetes` Service's ClusterIP (first IP of SERVICE_CIDR): in-cluster
-	# clients would use it; nothing here does.
-	openssl req "${ec[@]}" -nodes -subj "/CN=kube-apiserver" \
-		-keyout "$PKI/apiserver.key" -out "$PKI/apiserver.csr" 2>/dev/null
-	openssl x509 -req -in "$PKI/apiserver.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial "${o[@]}" \
-		-out "$PKI/apiserver.crt" -extfile <(printf '%s\n' \
-			"subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.96.0.1" \
-			"extendedKeyUsage=serverAuth" "keyUsage=critical,digitalSignature,keyEncipherment") 2>/dev/null
-	openssl req "${ec[@]}" -nodes -subj "/O=system:masters/CN=shop-admin" \
-		-keyout "$PKI/admin.key" -out "$PKI/admin.csr" 2>/dev/null
-	openssl x509 -req -in "$PKI/admin.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial "${o[@]}" \
-		-out "$PKI/admin.crt" -extfile <(printf '%s\n' \
-			"extendedKeyUsage=clientAuth" "keyUsage=critical,digitalSignature,keyEncipherment") 2>/dev/null
-	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$PKI/sa.key" 2>/dev/null
-	openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
-	chmod 600 "$PKI"/*.key
-	touch "$PKI/.done"
+	if [[ ! -f $PKI/.done ]]; then
+		k8s_log "creating PKI in $PKI"
+		rm -rf "$PKI"
+		mkdir -p "$PKI"
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -sha256 \
+			-subj "/CN=shop-local-k8s-ca" -keyout "$PKI/ca.key" -out "$PKI/ca.crt" \
+			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
+		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$PKI/sa.key" 2>/dev/null
+		openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+		chmod 600 "$PKI"/*.key
+		touch "$PKI/.done"
+	fi
+	# Go's TLS ignores the CN, so the names must be SANs. The `kubernetes`
+	# Service's ClusterIP is how the real node's pods reach the apiserver.
+	issue_cert apiserver "/CN=kube-apiserver" serverAuth \
+		"DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:$K8S_API_SERVICE_IP"
+	issue_cert admin "/O=system:masters/CN=shop-admin" clientAuth
+	issue_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
 }
 
 # Every client (kubectl, helm, the controllers, kwok, @kubernetes/client-node)
-# uses this one admin kubeconfig; the data is inline so the file can be copied.
-write_kubeconfig() {
-	local tmp=$KUBECONFIG_FILE.tmp
-	cat >"$tmp" <<-EOF
-		apiVersion: v1
-		kind: Config
-		clusters:
-		- name: shop-local
-		  cluster:
-		    server: https://127.0.0.1:$API_PORT
-		    certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
-		users:
-		- name: shop-admin
-		  user:
-		    client-certificate-data: $(base64 -w0 "$PKI/admin.crt")
-		    client-key-data: $(base64 -w0 "$PKI/admin.key")
-		contexts:
-		- name: shop-local
-		  context: {cluster: shop-local, user: shop-admin, namespace: default}
-		current-context: shop-local
-	EOF
-	chmod 600 "$tmp"
-	mv "$tmp" "$KUBECONFIG_FILE"
-}
+# uses this one admin kubeconfig.
+write_kubeconfig() { write_kubeconfig_for "$KUBECONFIG_FILE" admin; }
 
 # kwok reads its options and Stages from one file: kwok's own node stages and
 # pod-delete, from the kwok module, plus ours (stages/pod-behaviors.yaml) in
@@ -226,7 +107,7 @@ write_kwok_config() {
 			apiVersion: config.kwok.x-k8s.io/v1alpha1
 			kind: KwokConfiguration
 			options:
-			  cidr: $POD_CIDR
+			  cidr: $K8S_POD_CIDR
 			  nodeLeaseDurationSeconds: 40
 			  # kwok's defaults (only applied when no config file is given;
 			  # with a file, zero parallelism makes kwok exit at start).
@@ -260,9 +141,10 @@ start_etcd() {
 start_apiserver() {
 	# --advertise-address=127.0.0.1 with --endpoint-reconciler-type=none: the
 	# apiserver would otherwise advertise the default-route address in the
-	# `kubernetes` Endpoints (and refuses a loopback one there). No in-cluster
-	# client exists, so that Service needs no endpoints, and no address but
-	# 127.0.0.1 appears anywhere.
+	# `kubernetes` Endpoints (and refuses a loopback one there). node.sh gives
+	# that Service the real node's bridge address, where a relay forwards to
+	# 127.0.0.1. The kubelet is reached at its node's InternalIP (the bridge
+	# address), never by resolving its name through the machine's DNS.
 	start_component kube-apiserver "$KUBE_APISERVER" \
 		--etcd-servers="http://127.0.0.1:$ETCD_PORT" \
 		--bind-address=127.0.0.1 --secure-port="$API_PORT" \
@@ -272,14 +154,20 @@ start_apiserver() {
 		--client-ca-file="$PKI/ca.crt" \
 		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
 		--service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-		--service-cluster-ip-range="$SERVICE_CIDR" \
-		--authorization-mode=RBAC \
+		--service-cluster-ip-range="$K8S_SERVICE_CIDR" \
+		--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+		--kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
+		--kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+		--kubelet-certificate-authority="$PKI/ca.crt" \
+		--kubelet-preferred-address-types=InternalIP \
 		--allow-privileged=true \
 		--profiling=false
 }
 
 start_controller_manager() {
 	# --leader-elect=false: one instance, and no lease wait after a restart.
+	# --flex-volume-plugin-dir: its default, /usr/libexec/kubernetes/..., would be
+	# created on the machine.
 	# --node-monitor-*: as kwokctl does, so a node whose kwok lease stops is
 	# noticed within 40 s. The cluster-signing pair lets CSRs be approved/signed.
 	start_component kube-controller-manager "$KUBE_CONTROLLER_MANAGER" \
@@ -289,8 +177,9 @@ start_controller_manager() {
 		--leader-elect=false \
 		--root-ca-file="$PKI/ca.crt" --service-account-private-key-file="$PKI/sa.key" \
 		--cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
-		--service-cluster-ip-range="$SERVICE_CIDR" \
+		--service-cluster-ip-range="$K8S_SERVICE_CIDR" \
 		--node-monitor-period=5s --node-monitor-grace-period=40s \
+		--flex-volume-plugin-dir="$K8S_RUN_DIR/volume-plugins" \
 		--profiling=false
 }
 
@@ -303,20 +192,24 @@ start_scheduler() {
 }
 
 start_kwok() {
-	# --manage-all-nodes: the kwok binary manages nothing by default.
+	# Only the nodes annotated kwok.x-k8s.io/node=fake (create_nodes): the real
+	# node, and its pods, are the kubelet's; kwok faking their status would hide
+	# what really runs.
 	# --node-lease-duration-seconds=40: heartbeat through node leases (the lease
 	# stage only refreshes node status every 10 min, so without leases the node
 	# controller would mark the nodes NotReady). No --server-address/--node-port:
 	# kwok's fake kubelet server (logs, exec) is not wanted and would open a port.
 	start_component kwok "$KWOK" \
 		--kubeconfig="$KUBECONFIG_FILE" --config="$K8S_RUN_DIR/kwok.yaml" \
-		--manage-all-nodes=true --node-lease-duration-seconds=40 --cidr="$POD_CIDR"
+		--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+		--node-lease-duration-seconds=40 --cidr="$K8S_POD_CIDR"
 }
 
 # Three schedulable nodes (no kwok taint, so chart pods need no tolerations),
 # labelled so that topology spread and anti-affinity have something to spread
 # over: one hostname each, two zones. kwok's node-initialize stage fills in the
-# rest of their status and makes them Ready.
+# rest of their status and makes them Ready. They report ephemeral-storage like
+# a real node, so pods that request it (the chart's) schedule.
 create_nodes() {
 	local i zones=(zone-a zone-b zone-a) manifest=""
 	for ((i = 0; i < NODE_COUNT; i++)); do
@@ -337,11 +230,16 @@ metadata:
     topology.kubernetes.io/zone: ${zones[i % ${#zones[@]}]}
     type: kwok
 status:
-  allocatable: {cpu: \"16\", memory: 64Gi, pods: \"110\"}
-  capacity: {cpu: \"16\", memory: 64Gi, pods: \"110\"}
+  allocatable: {cpu: \"16\", memory: 64Gi, ephemeral-storage: 200Gi, pods: \"110\"}
+  capacity: {cpu: \"16\", memory: 64Gi, ephemeral-storage: 200Gi, pods: \"110\"}
 "
 	done
 	kc apply -f - <<<"$manifest" >/dev/null
+	# A node kept in etcd from before keeps its old status (apply leaves status alone).
+	for ((i = 0; i < NODE_COUNT; i++)); do
+		kc patch node "kwok-node-$i" --subresource=status --type=merge \
+			-p '{"status":{"capacity":{"ephemeral-storage":"200Gi"},"allocatable":{"ephemeral-storage":"200Gi"}}}' >/dev/null
+	done
 }
 
 all_nodes_ready() {
@@ -364,6 +262,9 @@ cmd_up() {
 			for port in $(port_of "$name"); do check_port_free "$name" "$port"; done
 		fi
 	done
+	# The real node's network guard is set up and checked before anything starts;
+	# node.sh refuses (and this stops) if any piece of it is missing.
+	if ((K8S_REAL_NODE)); then "$K8S_SCRIPTS_DIR/node.sh" guard; fi
 	make_pki
 	write_kubeconfig
 	write_kwok_config
@@ -404,37 +305,22 @@ cmd_up() {
 	if ((started)); then
 		k8s_log "control plane up in $(k8s_duration $((SECONDS - start))) (Kubernetes $K8S_VERSION, $NODE_COUNT kwok nodes)"
 	else
-		k8s_log "control plane already running (Kubernetes $K8S_VERSION); nothing to do"
+		k8s_log "control plane already running (Kubernetes $K8S_VERSION)"
 	fi
+	if ((K8S_REAL_NODE)); then "$K8S_SCRIPTS_DIR/node.sh" up; fi
 	echo "KUBECONFIG=$KUBECONFIG_FILE"
 }
 
 cmd_down() {
 	local purge=0
 	[[ ${1:-} == --purge ]] && purge=1
-	local i name pid pids=()
-	# Reverse start order: kwok and the controllers before the apiserver, etcd last.
-	for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-		name=${COMPONENTS[i]}
-		if pid=$(live_pid "$name"); then
-			k8s_log "$name: stopping (PID $pid)"
-			kill -TERM "$pid"
-			pids+=("$pid:$name")
-		fi
-	done
-	# Give them 15 s to exit cleanly, then SIGKILL the stragglers: `down` must
-	# leave nothing running.
-	local entry deadline=$((SECONDS + 15))
-	for entry in "${pids[@]}"; do
-		pid=${entry%%:*}
-		name=${entry#*:}
-		while [[ -d /proc/$pid ]] && ((SECONDS < deadline)); do sleep 0.2; done
-		if [[ -d /proc/$pid ]]; then
-			k8s_log "$name: still running after 15 s, killing"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-	done
-	for name in "${COMPONENTS[@]}"; do rm -f "$K8S_RUN_DIR/$name.pid"; done
+	# The real node first, while the apiserver still answers; it removes what it
+	# added to the machine whether or not it was started by this checkout's up.
+	"$K8S_SCRIPTS_DIR/node.sh" down
+	# Reverse start order, one at a time: kwok and the controllers before the
+	# apiserver, etcd last (an apiserver whose etcd is gone first waits to be killed).
+	local i
+	for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop_components "${COMPONENTS[i]}"; done
 	if ((purge)); then
 		rm -rf "$K8S_RUN_DIR"
 		k8s_log "stopped; removed $K8S_RUN_DIR"
@@ -459,21 +345,30 @@ cmd_status() {
 	fi
 	echo "KUBECONFIG=$KUBECONFIG_FILE"
 	if [[ -f $K8S_TOOLS_ENV ]] && ((running == ${#COMPONENTS[@]})); then
+		"$K8S_SCRIPTS_DIR/node.sh" status || true
 		# shellcheck source=/dev/null
 		source "$K8S_TOOLS_ENV"
-		kc get nodes -L topology.kubernetes.io/zone 2>/dev/null | sed 's/^/  /' || true
+		kc get nodes -L type,topology.kubernetes.io/zone 2>/dev/null | sed 's/^/  /' || true
 	elif ((running < ${#COMPONENTS[@]})); then
 		echo "control plane: partly running; 'make k8s-up' starts the rest"
 		return 1
 	fi
 }
 
+# Exit 0 when any component of the control plane runs (for scripts; no output).
+cmd_running() {
+	local name
+	for name in "${COMPONENTS[@]}"; do live_pid "$name" >/dev/null && return 0; done
+	return 1
+}
+
 case "${1:-}" in
 up) cmd_up ;;
+running) cmd_running ;;
 down) cmd_down "${2:-}" ;;
 status) cmd_status ;;
 *)
-	echo "usage: $0 up|down [--purge]|status" >&2
+	echo "usage: $0 up|down [--purge]|status|running" >&2
 	exit 2
 	;;
 esac

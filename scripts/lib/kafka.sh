@@ -20,6 +20,20 @@ KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFK
 KAFKA_HOST=127.0.0.1
 KAFKA_PORT="${SHOP_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${SHOP_KAFKA_CONTROLLER_PORT:-19093}"
+# A third listener for the pods of the local cluster's real node
+# (scripts/k8s/node.sh): bound on loopback like the others, but advertising the
+# node's bridge address, where a relay forwards to it. Kafka clients reconnect to
+# the address the broker advertises, so a plain relay to the client listener
+# would send the pods to 127.0.0.1, their own loopback.
+# 0: no such listener (a broker the real node never uses, as make chaos's own).
+KAFKA_NODE_PORT="${SHOP_KAFKA_NODE_PORT:-19094}"
+KAFKA_NODE_ADDRESS=$(awk -F'[./]' '{ printf "%d.%d.%d.%d", $1, $2, $3, $4 + 1 }' <<<"${SHOP_K8S_NODE_POD_CIDR:-10.250.0.0/24}")
+KAFKA_LISTENERS="PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT"
+KAFKA_ADVERTISED="PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT"
+if [[ $KAFKA_NODE_PORT != 0 ]]; then
+	KAFKA_LISTENERS+=",NODE://$KAFKA_HOST:$KAFKA_NODE_PORT"
+	KAFKA_ADVERTISED+=",NODE://$KAFKA_NODE_ADDRESS:$KAFKA_NODE_PORT"
+fi
 # Jars are slow to get (about 46 MB, a minute or more from Central) and the
 # same for every checkout: cache them outside the repo, keyed by version.
 KAFKA_LIBS="$SHOP_CACHE_DIR/kafka/$KAFKA_VERSION/libs"
@@ -106,9 +120,9 @@ controller.quorum.voters=1@$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
 controller.listener.names=CONTROLLER
 
 # --- loopback only -----------------------------------------------------------
-listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listeners=$KAFKA_LISTENERS
+advertised.listeners=$KAFKA_ADVERTISED
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,NODE:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 
 log.dirs=$KAFKA_DATA
@@ -221,9 +235,13 @@ kafka_up() {
 	if pid=$(kafka_running_pid); then
 		# Already running: make sure it listens where asked (the config it was
 		# started with) and still answers.
-		local want="listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT"
+		local want="listeners=$KAFKA_LISTENERS"
 		if ! grep -qxF "$want" "$KAFKA_CONFIG"; then
-			die "kafka: already running (pid $pid) with $(grep '^listeners=' "$KAFKA_CONFIG"), not ports $KAFKA_PORT/$KAFKA_CONTROLLER_PORT; to change SHOP_KAFKA_PORT or SHOP_KAFKA_CONTROLLER_PORT, run make infra-down first"
+			if grep -qxF "listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT" "$KAFKA_CONFIG"; then
+				log_warn "kafka: running (pid $pid) without the real node's listener (NODE $KAFKA_NODE_PORT); make infra-down infra-up adds it"
+			else
+				die "kafka: already running (pid $pid) with $(grep '^listeners=' "$KAFKA_CONFIG"), not ports $KAFKA_PORT/$KAFKA_CONTROLLER_PORT/$KAFKA_NODE_PORT; to change SHOP_KAFKA_PORT, SHOP_KAFKA_CONTROLLER_PORT or SHOP_KAFKA_NODE_PORT, run make infra-down first"
+			fi
 		fi
 		kafka_wait_ready "$pid" 30
 		log_ok "kafka: already running (pid $pid) on $KAFKA_HOST:$KAFKA_PORT"
@@ -236,6 +254,9 @@ kafka_up() {
 	# Check the ports before anything slow, so a clash is reported at once.
 	port_require_free "$KAFKA_PORT" "kafka (client listener)" SHOP_KAFKA_PORT
 	port_require_free "$KAFKA_CONTROLLER_PORT" "kafka (controller listener)" SHOP_KAFKA_CONTROLLER_PORT
+	if [[ $KAFKA_NODE_PORT != 0 ]]; then
+		port_require_free "$KAFKA_NODE_PORT" "kafka (the real node's listener)" SHOP_KAFKA_NODE_PORT
+	fi
 	kafka_fetch
 	kafka_write_config
 	kafka_format

@@ -356,27 +356,6 @@ beforeAll(async () => {
     '--set',
     `services.gateway.service.nodePort=${nodePort}`,
   ];
-  // Real nodes report ephemeral-storage; the local control plane's kwok nodes
-  // (scripts/k8s/cluster.sh) do not, and the chart requests it. Add it to their
-  // status once (idempotent, harmless to anything else on the cluster).
-  for (const node of await k.list('nodes', 'default', 'type=kwok')) {
-    if (!node.status?.allocatable?.['ephemeral-storage']) {
-      await k.kubectl([
-        'patch',
-        'node',
-        node.metadata.name,
-        '--subresource=status',
-        '--type=merge',
-        '-p',
-        JSON.stringify({
-          status: {
-            capacity: { 'ephemeral-storage': '200Gi' },
-            allocatable: { 'ephemeral-storage': '200Gi' },
-          },
-        }),
-      ]);
-    }
-  }
   await k.kubectl(['create', 'namespace', ns]);
   await k.kubectl(['create', 'namespace', prodNs]);
   // Volumes for the StatefulSets' claims, bound to them in advance (there is no
@@ -527,7 +506,10 @@ describe('the chart on a real API server (kwok nodes)', () => {
   });
 
   it('objects follow the contract and the hardening rules', async () => {
-    const live = await k.objects('services,deployments,poddisruptionbudgets,serviceaccounts', ns);
+    const live = await k.objects(
+      'services,deployments,poddisruptionbudgets,serviceaccounts,roles,rolebindings',
+      ns,
+    );
     const get = (kind: string, name: string) => {
       const o = live.get(`${kind}/${name}`);
       if (!o) throw new Error(`${kind} ${name} is missing`);
@@ -553,6 +535,28 @@ describe('the chart on a real API server (kwok nodes)', () => {
       expect(pdb.spec.maxUnavailable).toBe(1);
       const sa = get('ServiceAccount', `${release}-${s}`);
       expect(sa.automountServiceAccountToken).toBe(false);
+      const role = get('Role', `${release}-${s}-active-color`);
+      const consumes = ['inventory', 'payments', 'orders', 'notifications'].includes(s);
+      expect(role.rules).toEqual([
+        {
+          apiGroups: [''],
+          resources: ['services'],
+          resourceNames: [`${release}-${s}`],
+          verbs: ['get', 'list', 'watch'],
+        },
+        ...(consumes
+          ? [
+              {
+                apiGroups: [''],
+                resources: ['configmaps'],
+                resourceNames: [`${release}-${s}-consumers`],
+                verbs: ['get', 'patch'],
+              },
+            ]
+          : []),
+      ]);
+      const binding = get('RoleBinding', `${release}-${s}-active-color`);
+      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: `${release}-${s}`, namespace: ns }]);
 
       for (const color of ['blue', 'green']) {
         const d = get('Deployment', `${release}-${s}-${color}`);
@@ -566,7 +570,9 @@ describe('the chart on a real API server (kwok nodes)', () => {
         expect(d.spec.template.metadata.labels).toMatchObject(labels);
         expect(d.spec.selector.matchLabels['shop.example/color']).toBe(color);
         const pod = d.spec.template.spec;
-        expect(pod.automountServiceAccountToken).toBe(false);
+        // It watches its active Service (bluegreen.followActiveColor), with a Role that can
+        // read that one Service and, for a consuming service, patch its consumers ConfigMap.
+        expect(pod.automountServiceAccountToken).toBe(true);
         expect(pod.securityContext).toMatchObject({
           runAsNonRoot: true,
           runAsUser: 1000,

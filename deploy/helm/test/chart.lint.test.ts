@@ -33,6 +33,17 @@ const valueSets: Record<string, string[]> = {
   ],
   // The load generator's Deployment is off in every file above.
   'kind with the load generator': ['-f', join(chartDir, 'values-kind.yaml'), '--set', 'load.enabled=true'],
+  // make up without Docker (scripts/local-up.sh sets the rest the same way).
+  'real node': [
+    '-f',
+    join(chartDir, 'values-real-node.yaml'),
+    '--set',
+    'kafka.brokers=10.250.0.1:19094',
+    ...['users', 'inventory', 'payments', 'orders', 'notifications'].flatMap((s) => [
+      '--set',
+      `services.${s}.database.url=postgresql://${s}:${s}@10.250.0.1:15432/shop_k8s_${s}`,
+    ]),
+  ],
 };
 // The first install of a value set with in-chart infrastructure renders only the
 // infrastructure (bootstrap.infrastructureFirst); an upgrade renders everything.

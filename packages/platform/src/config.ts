@@ -70,6 +70,20 @@ export const databaseEnv = z.object({
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
 });
 
+/**
+ * Set by the chart on every blue-green pod: its color and its active Service, which it
+ * watches so that only the active color consumes (consumption-gate.ts). Unset outside
+ * Kubernetes: the service always consumes.
+ */
+export const blueGreenEnv = z.object({
+  BLUEGREEN_COLOR: z.enum(['blue', 'green']).optional(),
+  BLUEGREEN_ACTIVE_SERVICE: z.string().min(1).optional(),
+  /** Where the pod says whether it consumes (`bluegreen status` reads it). */
+  BLUEGREEN_CONSUMERS_CONFIGMAP: z.string().min(1).optional(),
+  POD_NAMESPACE: z.string().min(1).optional(),
+  POD_NAME: z.string().min(1).optional(),
+});
+
 export const kafkaEnv = z.object({
   KAFKA_BROKERS: z
     .string()
@@ -93,6 +107,7 @@ export const kafkaEnv = z.object({
       'at least 6s: Kafka refuses a shorter session (group.min.session.timeout.ms)',
     ),
   KAFKA_HEARTBEAT_INTERVAL: duration.prefault('1s'),
+  ...blueGreenEnv.shape,
 });
 
 /**

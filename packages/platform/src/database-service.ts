@@ -45,6 +45,7 @@ export async function runDatabaseService(options: DatabaseServiceOptions): Promi
     host: config.HOST,
     port: config.PORT,
     graceMs: config.SHUTDOWN_GRACE,
+    blueGreen: config,
     start: async () => {
       const messaging = await startMessaging({
         service: config.SERVICE_NAME,

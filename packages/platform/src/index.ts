@@ -1,7 +1,9 @@
+export * from './active-color.js';
 export * from './allowed-methods.js';
 export * from './backoff.js';
 export * from './config.js';
 export * from './consumer.js';
+export * from './consumption-gate.js';
 export * from './contract.js';
 export * from './database.js';
 export * from './database-service.js';
@@ -23,3 +25,4 @@ export * from './runtime.js';
 export * from './server.js';
 export * from './service-auth.js';
 export * from './tracing.js';
+export * from './traffic-selection.js';

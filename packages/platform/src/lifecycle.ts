@@ -4,8 +4,10 @@
 // close, and the process exits within the grace period whatever happens.
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
+import type { BlueGreenEnv } from './active-color.js';
 import { releaseStartupMemory } from './startup-memory.js';
 import { flushTelemetry } from './tracing.js';
+import { followTrafficSelection } from './traffic-selection.js';
 
 export interface StopStep {
   name: string;
@@ -21,6 +23,8 @@ export interface RunOptions {
   stopSteps?: StopStep[];
   /** Starts what runs beside the server (consumers, relays, timers) and returns how to stop it. */
   start?: () => Promise<StopStep[] | undefined>;
+  /** A blue-green pod's color and active Service: keep-alive follows it (traffic-selection.ts). */
+  blueGreen?: BlueGreenEnv;
 }
 
 export async function runService(options: RunOptions): Promise<void> {
@@ -39,6 +43,8 @@ export async function runService(options: RunOptions): Promise<void> {
   app.readiness.add('startup', async () => {
     if (!started) throw new Error('still starting (consumers, relay)');
   });
+  const stopFollowing = await followTrafficSelection(app, options.blueGreen ?? {}, log);
+  steps.push({ name: 'active color', stop: stopFollowing });
   await app.listen({ host: options.host, port: options.port });
   steps.unshift(...((await options.start?.()) ?? []));
   started = true;

@@ -4,9 +4,11 @@
 import { DEAD_LETTER_TOPIC, type Topic, topicNames } from '@shop/contracts';
 import type { Producer } from 'kafkajs';
 import type { z } from 'zod';
+import { followActiveColor } from './active-color.js';
 import { fullJitterDelay, sleep } from './backoff.js';
 import type { kafkaEnv } from './config.js';
 import { IdempotentConsumer, type MessageHandling } from './consumer.js';
+import { ConsumptionGate } from './consumption-gate.js';
 import type { Database } from './database.js';
 import type { Readiness } from './health.js';
 import { createKafka, createProducer, ensureTopics } from './kafka.js';
@@ -66,35 +68,41 @@ export async function startMessaging(options: MessagingOptions): Promise<Messagi
     sessionTimeoutMs: env.KAFKA_SESSION_TIMEOUT,
     heartbeatIntervalMs: env.KAFKA_HEARTBEAT_INTERVAL,
   };
-  const consumers = options.consumers.map(
-    (spec) =>
-      new IdempotentConsumer({
-        kafka,
-        groupId: spec.groupId,
-        topics: spec.topics,
-        handling: spec.handling,
-        database,
-        producer,
-        logger,
-        metrics,
-        timings,
-        topicPrefix: prefix,
-        ...(spec.partitionsConsumedConcurrently
-          ? { partitionsConsumedConcurrently: spec.partitionsConsumedConcurrently }
-          : {}),
-        ...(spec.batchSize ? { batchSize: spec.batchSize } : {}),
-      }),
-  );
-  for (const consumer of consumers) {
-    readiness.add(`consumer:${consumer.groupId}`, consumer.check);
-    await whileBrokerStarts(`starting consumer ${consumer.groupId}`, () => consumer.start());
-  }
+  // Under blue-green only the active color's pods consume (consumption-gate.ts); each
+  // activation gets new consumers.
+  const consumers = new ConsumptionGate({
+    groups: options.consumers.map((spec) => ({
+      groupId: spec.groupId,
+      create: () =>
+        new IdempotentConsumer({
+          kafka,
+          groupId: spec.groupId,
+          topics: spec.topics,
+          handling: spec.handling,
+          database,
+          producer,
+          logger,
+          metrics,
+          timings,
+          topicPrefix: prefix,
+          ...(spec.partitionsConsumedConcurrently
+            ? { partitionsConsumedConcurrently: spec.partitionsConsumedConcurrently }
+            : {}),
+          ...(spec.batchSize ? { batchSize: spec.batchSize } : {}),
+        }),
+    })),
+    start: (consumer) => whileBrokerStarts(`starting consumer ${consumer.groupId}`, () => consumer.start()),
+    logger,
+    readiness,
+    follow: followActiveColor(env, logger),
+  });
+  await consumers.start();
 
   return {
     producer,
     relay,
     stopSteps: [
-      ...consumers.map((consumer) => ({ name: `consumer ${consumer.groupId}`, stop: () => consumer.stop() })),
+      { name: 'consumers', stop: () => consumers.stop() },
       { name: 'outbox relay', stop: () => relay.stop() },
       { name: 'kafka producer', stop: () => producer.disconnect() },
     ],

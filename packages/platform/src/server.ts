@@ -161,9 +161,11 @@ export function createServer(options: ServerOptions) {
   });
 
   // While stopping, in-flight responses close their connection, so a keep-alive
-  // client cannot hold the server open past its last response.
+  // client cannot hold the server open past its last response; and so while the
+  // active Service selects the other color (traffic-selection.ts).
+  app.decorate('traffic', { selected: true });
   app.addHook('onSend', (_request, reply, payload, done) => {
-    if (app.readiness.shuttingDown) reply.header('connection', 'close');
+    if (app.readiness.shuttingDown || !app.traffic.selected) reply.header('connection', 'close');
     done(null, payload);
   });
 

@@ -75,6 +75,7 @@ try {
     host: config.HOST,
     port: config.PORT,
     graceMs: config.SHUTDOWN_GRACE,
+    blueGreen: config,
     start: async () => {
       // Fetch the keys now rather than on the first signed-in request; users may not be up yet.
       jwks.reload().catch((error: unknown) => logger.warn({ err: error }, 'signing keys not fetched yet'));

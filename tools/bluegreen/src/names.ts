@@ -40,6 +40,8 @@ export interface ObjectNames {
   previewService: string;
   lease: string;
   history: string;
+  /** Where each pod of a consuming service says whether it consumes (one key per pod). */
+  consumers: string;
 }
 
 export function objectNames({ release, service }: Target): ObjectNames {
@@ -50,6 +52,7 @@ export function objectNames({ release, service }: Target): ObjectNames {
     previewService: `${base}-preview`,
     lease: `${base}-bluegreen`,
     history: `${base}-bluegreen-history`,
+    consumers: `${base}-consumers`,
   };
 }
 

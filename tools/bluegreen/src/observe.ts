@@ -1,6 +1,7 @@
 // Reading the live objects: they are the truth (docs/bluegreen-conventions.md,
 // "Where state lives"). Everything here only reads.
-import type { V1Deployment, V1Lease, V1Service } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Deployment, V1Lease, V1Service } from '@kubernetes/client-node';
+import { type ConsumersView, consumerEntries, consumersView } from './consumers.js';
 import { BluegreenError, ExitCode, usageError } from './errors.js';
 import { isNotFound, type Kube } from './kube.js';
 import {
@@ -160,4 +161,20 @@ export async function observeReadiness(
     );
   const { pods, replicaSets } = await observeColorPods(kube, target, color);
   return colorReadiness({ deployment: current, pods, replicaSets });
+}
+
+/** Which color consumes, from the pods' own reports; undefined when none reports. */
+export async function observeConsumers(kube: Kube, target: Target): Promise<ConsumersView | undefined> {
+  const names = objectNames(target);
+  const [configMap, pods] = await Promise.all([
+    orUndefined<V1ConfigMap>(
+      kube.core.readNamespacedConfigMap({ name: names.consumers, namespace: target.namespace }),
+    ),
+    kube.core.listNamespacedPod({
+      namespace: target.namespace,
+      labelSelector: labelSelectorString({ [NAME_LABEL]: target.service, [INSTANCE_LABEL]: target.release }),
+    }),
+  ]);
+  const live = new Set(pods.items.map((pod) => pod.metadata?.name ?? ''));
+  return consumersView(consumerEntries(configMap?.data), live);
 }

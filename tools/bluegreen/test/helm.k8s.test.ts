@@ -7,7 +7,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { mergePatch } from '../src/kube.js';
 import {
   activeColor,
   type Clients,
@@ -92,23 +91,6 @@ beforeAll(async () => {
     '--set',
     `services.gateway.service.nodePort=${await freeNodePort(c)}`,
   ];
-  // The chart requests ephemeral-storage, which kwok nodes do not report unless
-  // told (the chart's own test does the same, idempotently).
-  for (const node of (await c.core.listNode({ labelSelector: 'type=kwok' })).items) {
-    if (node.status?.allocatable?.['ephemeral-storage']) continue;
-    await c.core.patchNodeStatus(
-      {
-        name: node.metadata!.name!,
-        body: {
-          status: {
-            capacity: { 'ephemeral-storage': '200Gi' },
-            allocatable: { 'ephemeral-storage': '200Gi' },
-          },
-        },
-      },
-      mergePatch,
-    );
-  }
   ns = await createNamespace(c, 'helm', inject('bluegreenRun'));
   // values-kind.yaml runs the chart's own infrastructure: the first install creates
   // it, the upgrade with the same values runs the migrations and the services.

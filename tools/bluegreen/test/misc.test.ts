@@ -39,6 +39,7 @@ describe('names (the conventions)', () => {
       previewService: 'shop-users-preview',
       lease: 'shop-users-bluegreen',
       history: 'shop-users-bluegreen-history',
+      consumers: 'shop-users-consumers',
     });
     expect(pointerSegment('shop.example/color')).toBe('shop.example~1color');
   });

@@ -10,7 +10,8 @@ lookup unless the values set it explicitly:
   image         services.<name>.colors.<color>.image, else the live Deployment's
                 container named <name>, else services.<name>.image / image.*;
   replicas      services.<name>.colors.<color>.replicas, else the live
-                Deployment's spec.replicas, else services.<name>.replicas.
+                Deployment's spec.replicas, else services.<name>.replicas
+                (bluegreen.previewReplicas for the preview color, when set).
 So a plain `helm upgrade` never flips traffic back and never reverts an image
 or a scale the bluegreen CLI set. Under `helm template` lookup finds nothing and
 the first-install values apply.
@@ -57,6 +58,9 @@ Arguments: dict root name.
   {{- end -}}
   {{- if not $image -}}
     {{- $image = include "shop.image" (dict "root" $root "name" $name) -}}
+  {{- end -}}
+  {{- if and (kindIs "invalid" $replicas) (eq $color $state.preview) (not (kindIs "invalid" $root.Values.bluegreen.previewReplicas)) -}}
+    {{- $replicas = $root.Values.bluegreen.previewReplicas -}}
   {{- end -}}
   {{- if kindIs "invalid" $replicas -}}
     {{- $replicas = $svc.replicas -}}

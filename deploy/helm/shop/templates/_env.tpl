@@ -29,12 +29,30 @@ dev`). Arguments: dict root name color.
   valueFrom: { secretKeyRef: { name: {{ include "shop.secretsName" $root }}, key: SERVICE_TOKEN_SECRETS } }
 - name: KAFKA_BROKERS
   value: {{ include "shop.kafkaBrokers" $root | quote }}
+# The pod's own name as its Kafka client id: the broker's view of a group (its
+# members, their clients) then says which pod is which.
+- name: KAFKA_CLIENT_ID
+  value: "$(POD_NAME)"
 - name: KAFKA_TOPIC_PREFIX
   value: {{ $root.Values.kafka.topicPrefix | quote }}
 - name: KAFKA_TOPIC_PARTITIONS
   value: {{ $root.Values.kafka.topicPartitions | quote }}
 - name: KAFKA_REPLICATION_FACTOR
   value: {{ include "shop.kafkaReplicationFactor" $root | quote }}
+{{- if $root.Values.bluegreen.followActiveColor }}
+{{- $fullname := include "shop.name" (dict "root" $root "name" $name) }}
+# Pods follow the active color (docs/bluegreen-conventions.md).
+- name: BLUEGREEN_COLOR
+  value: {{ .color | quote }}
+- name: BLUEGREEN_ACTIVE_SERVICE
+  value: {{ $fullname | quote }}
+- name: POD_NAMESPACE
+  valueFrom: { fieldRef: { fieldPath: metadata.namespace } }
+{{- if include "shop.consumersFollowActiveColor" (dict "root" $root "name" $name) }}
+- name: BLUEGREEN_CONSUMERS_CONFIGMAP
+  value: {{ printf "%s-consumers" $fullname | quote }}
+{{- end }}
+{{- end }}
 {{- if (index $catalog $name).database }}
 {{- $db := include "shop.database" (dict "root" $root "name" $name) | fromJson }}
 - name: DATABASE_URL

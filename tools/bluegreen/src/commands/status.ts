@@ -4,7 +4,7 @@ import { ExitCode } from '../errors.js';
 import type { Kube } from '../kube.js';
 import { lastCutoverOf } from '../model.js';
 import { COLOR_LABEL, COLORS, ROLE_LABEL, type Target } from '../names.js';
-import { observeService } from '../observe.js';
+import { observeConsumers, observeService } from '../observe.js';
 import { lockView } from '../plan.js';
 import type { Outcome } from './common.js';
 
@@ -12,7 +12,10 @@ export async function status(kube: Kube, targets: Target[]): Promise<Outcome> {
   const now = new Date();
   const services = await Promise.all(
     targets.map(async (target) => {
-      const state = await observeService(kube, target, { readiness: true });
+      const [state, consumers] = await Promise.all([
+        observeService(kube, target, { readiness: true }),
+        observeConsumers(kube, target),
+      ]);
       const colors = Object.fromEntries(
         COLORS.map((color) => {
           const d = state.deployments[color];
@@ -45,6 +48,7 @@ export async function status(kube: Kube, targets: Target[]): Promise<Outcome> {
         colors,
         lock: lock.state === 'free' ? null : lock,
         lastCutover: lastCutoverOf(state.activeService) ?? null,
+        consumers: consumers ?? null,
       };
     }),
   );
@@ -81,6 +85,16 @@ export async function status(kube: Kube, targets: Target[]): Promise<Outcome> {
             ? `held by ${s.lock.holder} until ${s.lock.expiresAt}${s.lock.operation ? ` (${s.lock.operation})` : ''}`
             : `expired (left by ${s.lock.holder}; the next command takes it over)`
           : 'free'
+      }`,
+    );
+    const c = s.consumers;
+    text.push(
+      `  consumers: ${
+        c
+          ? `${c.consuming === 'both' ? 'both colors (handing over)' : c.consuming}    ${COLORS.map(
+              (color) => `${color} ${c.colors[color].consuming}/${c.colors[color].reported} pods consuming`,
+            ).join(', ')}`
+          : 'no pod reports (a service without consumer groups, or consumers not following the active color)'
       }`,
     );
     const last = s.lastCutover;
