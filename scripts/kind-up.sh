@@ -31,8 +31,10 @@ CHART=deploy/helm/shop
 HELM_TIMEOUT=${SHOP_HELM_TIMEOUT:-10m}
 # Dockerfile target = image shop-<target>. smoke is the helm test image (tools/smoke),
 # load the load generator's (tools/load, deployed when load.enabled=true).
-TARGETS=(gateway users inventory payments orders notifications payment-provider smoke load)
-COLOR_SERVICES=(gateway users inventory payments orders notifications)
+# shellcheck source=scripts/lib/system.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/system.sh"
+TARGETS=("${SYSTEM_SERVICES[@]}" smoke load)
+COLOR_SERVICES=("${SYSTEM_COLORED_SERVICES[@]}")
 # The host port kind maps to the gateway's NodePort (deploy/kind/cluster.yaml).
 HOST_PORT=$(sed -n 's/^ *hostPort: *\([0-9][0-9]*\).*/\1/p' deploy/kind/cluster.yaml | head -1)
 HOST_PORT=${HOST_PORT:-8080}

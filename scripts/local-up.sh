@@ -52,9 +52,11 @@ CHART=$SHOP_ROOT/deploy/helm/shop
 # What `up` started, so that `down` stops exactly that.
 STATE=$SHOP_RUN_DIR/local-up.state
 # Deployables with an image (the order of the Dockerfile's targets does not matter).
-IMAGES=(gateway users inventory payments orders notifications payment-provider smoke load)
-COLOR_SERVICES=(gateway users inventory payments orders notifications)
-DB_SERVICES=(users inventory payments orders notifications)
+# shellcheck source=scripts/lib/system.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/system.sh"
+IMAGES=("${SYSTEM_SERVICES[@]}" smoke load)
+COLOR_SERVICES=("${SYSTEM_COLORED_SERVICES[@]}")
+DB_SERVICES=("${SYSTEM_DATABASE_SERVICES[@]}")
 # The release's databases and topics: its own, beside make dev's and the tests'.
 DB_PREFIX=${RELEASE//-/_}_k8s
 TOPIC_PREFIX=$RELEASE.k8s.

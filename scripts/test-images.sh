@@ -48,9 +48,11 @@ source "$here/lib/containers.sh"
 source "$here/lib/postgres.sh"
 containers_require_root
 
-# The start order of packages/stack/src/services.ts (stopped in reverse).
-SERVICES=(payment-provider users inventory payments orders notifications gateway)
-DB_SERVICES=(users inventory payments orders notifications)
+# shellcheck source=scripts/lib/system.sh
+source "$here/lib/system.sh"
+# The services' start order (stopped in reverse), from their declaration.
+SERVICES=("${SYSTEM_SERVICES[@]}")
+DB_SERVICES=("${SYSTEM_DATABASE_SERVICES[@]}")
 READY_TIMEOUT="${SHOP_TEST_IMAGES_READY_TIMEOUT:-180}"
 PORT_BASE="${SHOP_TEST_IMAGES_PORT_BASE:-18180}"
 STAGES=7
@@ -237,15 +239,12 @@ for svc in "${SERVICES[@]}"; do
 		printf 'SERVICE_TOKEN_SECRETS=%s\n' "$service_token_secret"
 		printf 'KAFKA_BROKERS=%s\nKAFKA_TOPIC_PREFIX=%s\n' "$KAFKA_BROKERS_ADDR" "$prefix"
 		[[ -n "${DB_URL[$svc]:-}" ]] && printf 'DATABASE_URL=%s\n' "${DB_URL[$svc]}"
+		for call in ${SYSTEM_CALLS[$svc]:-}; do printf '%s=%s\n' "${call%%=*}" "$(url "${call#*=}")"; done
 		case "$svc" in
 		users) printf 'USER_TOKEN_SIGNING_KEYS=%s\n' "$signing_keys" ;;
-		payments) printf 'PROVIDER_URL=%s\n' "$(url payment-provider)" ;;
-		orders) printf 'INVENTORY_URL=%s\n' "$(url inventory)" ;;
 		gateway)
 			# As the local stack: one client IP runs the whole suite.
 			printf 'RATE_LIMIT_PER_MINUTE=20000\nAUTH_RATE_LIMIT_PER_MINUTE=2000\n'
-			printf 'USERS_URL=%s\nINVENTORY_URL=%s\nORDERS_URL=%s\nNOTIFICATIONS_URL=%s\n' \
-				"$(url users)" "$(url inventory)" "$(url orders)" "$(url notifications)"
 			;;
 		esac
 	} >"$work/$svc.env"

@@ -151,10 +151,11 @@ const schema = {
         users: databaseService,
         inventory: databaseService,
         payments: databaseService,
+        shipping: databaseService,
         orders: databaseService,
         notifications: databaseService,
       },
-      { required: ['gateway', 'users', 'inventory', 'payments', 'orders', 'notifications'] },
+      { required: ['gateway', 'users', 'inventory', 'payments', 'shipping', 'orders', 'notifications'] },
     ),
     secrets: obj({
       existingSecret: str('a Secret with SERVICE_TOKEN_SECRETS and USER_TOKEN_SIGNING_KEYS'),

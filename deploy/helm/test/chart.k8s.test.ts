@@ -6,13 +6,14 @@
 // production one), deleted at the end.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { coloredServices, databaseServices, system } from '@shop/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { generateSigningKeysEnv, signingKeysEnv } from '../../../services/users/src/signing-keys.js';
 import { Cluster, chartDir, eventually, type KubeObject, loadVersions, repoRoot } from './tools.js';
 
-const services = ['gateway', 'users', 'inventory', 'payments', 'orders', 'notifications'] as const;
-const databaseServices = ['users', 'inventory', 'payments', 'orders', 'notifications'] as const;
+// The chart deploys every service of the declaration but the card processor, in two colors.
+const services = coloredServices;
 type Service = (typeof services)[number];
 type Color = 'blue' | 'green';
 const other = (color: Color): Color => (color === 'blue' ? 'green' : 'blue');
@@ -536,7 +537,7 @@ describe('the chart on a real API server (kwok nodes)', () => {
       const sa = get('ServiceAccount', `${release}-${s}`);
       expect(sa.automountServiceAccountToken).toBe(false);
       const role = get('Role', `${release}-${s}-active-color`);
-      const consumes = ['inventory', 'payments', 'orders', 'notifications'].includes(s);
+      const consumes = system[s].consumes;
       expect(role.rules).toEqual([
         {
           apiGroups: [''],
@@ -669,6 +670,7 @@ describe('the chart on a real API server (kwok nodes)', () => {
       users: ['gateway'],
       inventory: ['gateway', 'orders'],
       orders: ['gateway'],
+      shipping: ['gateway'],
       notifications: ['gateway'],
       payments: ['smoke'],
       'payment-provider': ['payments'],

@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { coloredServices, databaseServices } from '@shop/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { signingKeysEnv } from '../../../services/users/src/signing-keys.js';
@@ -39,7 +40,7 @@ const valueSets: Record<string, string[]> = {
     join(chartDir, 'values-real-node.yaml'),
     '--set',
     'kafka.brokers=10.250.0.1:19094',
-    ...['users', 'inventory', 'payments', 'orders', 'notifications'].flatMap((s) => [
+    ...databaseServices.flatMap((s) => [
       '--set',
       `services.${s}.database.url=postgresql://${s}:${s}@10.250.0.1:15432/shop_k8s_${s}`,
     ]),
@@ -315,7 +316,7 @@ describe.concurrent('the load generator (load.enabled)', () => {
 });
 
 const readYaml = (path: string) => parseYaml(readFileSync(join(repoRoot, path), 'utf8'));
-const services = ['gateway', 'users', 'inventory', 'payments', 'orders', 'notifications'];
+const services = coloredServices;
 // Every image the chart deploys: the services, the card simulator, the helm test
 // pod and the load generator (when load.enabled).
 const images = [...services, 'payment-provider', 'smoke', 'load'];

@@ -4,6 +4,7 @@
 // node's bridge (pod IPs, ClusterIPs through kube-proxy): the network guard
 // allows that, and only that, besides 127.0.0.1.
 import { join } from 'node:path';
+import { coloredServices, databaseServices, system } from '@shop/contracts';
 import { infra } from '@shop/testkit';
 import { inject } from 'vitest';
 import { Cluster, type KubeObject, loadVersions, ok, repoRoot, run } from '../../helm/test/tools.js';
@@ -14,17 +15,11 @@ export { localUp, type NodeShop, releaseEnv } from './release.js';
 
 export const bluegreenBin = join(repoRoot, 'tools/bluegreen/bin/bluegreen.mjs');
 
-export const DB_SERVICES = ['users', 'inventory', 'payments', 'orders', 'notifications'] as const;
-export const COLOR_SERVICES = ['gateway', ...DB_SERVICES] as const;
-export const PORTS: Record<string, number> = {
-  gateway: 8080,
-  users: 8081,
-  inventory: 8082,
-  payments: 8083,
-  orders: 8084,
-  notifications: 8085,
-  'payment-provider': 8090,
-};
+export const DB_SERVICES = databaseServices;
+export const COLOR_SERVICES = coloredServices;
+export const PORTS: Record<string, number> = Object.fromEntries(
+  Object.entries(system).map(([name, service]) => [name, service.port]),
+);
 
 export function shop(): NodeShop {
   return inject('nodeShop');

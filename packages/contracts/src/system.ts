@@ -6,11 +6,13 @@
 // - packages/stack: the processes of `make dev`, the tests and `make chaos`,
 //   their ports, databases and environment;
 // - the gateway: its routes and the variables that say where its upstreams are;
-// - the chart's catalog (deploy/helm/shop/templates/_catalog.tpl, written by
-//   `npm run system:chart`), and so its Deployments, Services, migration Jobs,
-//   NetworkPolicies and database Secrets;
-// - skaffold.yaml, the Dockerfile's targets, scripts/lib/postgres.sh's
-//   databases and the README's table of services (checked).
+// - written by `npm run system:generate` (checked): the chart's catalog
+//   (deploy/helm/shop/templates/_catalog.tpl), and so its Deployments, Services,
+//   migration Jobs, NetworkPolicies, database Secrets and each pod's URLs; the
+//   shell scripts' lists (scripts/lib/system.sh: test-images, make up);
+// - checked by that test: skaffold.yaml, the Dockerfile's targets, the chart's
+//   values and their schema, scripts/lib/postgres.sh's databases and the
+//   README's table of services.
 
 export interface ServiceDeclaration {
   /** Its HTTP port (the local default; in the cluster every pod uses its own). */

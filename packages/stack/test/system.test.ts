@@ -15,6 +15,7 @@ import {
 } from '@shop/contracts';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { renderCatalog, renderShellLists } from '../../../scripts/generate-system.js';
 
 const root = join(import.meta.dirname, '../../..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -91,6 +92,30 @@ describe('what other tools read matches the declaration', () => {
       .filter((key) => key.startsWith('services.'))
       .map((key) => key.split('.')[1]);
     expect([...new Set(colored)].sort()).toEqual([...coloredServices].sort());
+  });
+
+  it("the chart's catalog and the shell scripts' lists are what `npm run system:generate` writes", () => {
+    const stale = 'is stale: run `npm run system:generate`';
+    expect(read('deploy/helm/shop/templates/_catalog.tpl'), `_catalog.tpl ${stale}`).toBe(renderCatalog());
+    expect(read('scripts/lib/system.sh'), `scripts/lib/system.sh ${stale}`).toBe(renderShellLists());
+  });
+
+  it('the chart: values for every colored service, in every value set and in the schema', () => {
+    const values = parse(read('deploy/helm/shop/values.yaml')) as { services: Record<string, unknown> };
+    expect(Object.keys(values.services).sort()).toEqual([...coloredServices].sort());
+    const schema = JSON.parse(read('deploy/helm/shop/values.schema.json')) as {
+      properties: { services: { required: string[]; properties: Record<string, unknown> } };
+    };
+    expect([...schema.properties.services.required].sort()).toEqual([...coloredServices].sort());
+    // Production names a database Secret for each service that owns a database.
+    const production = parse(read('deploy/helm/shop/values-production.yaml')) as {
+      services: Record<string, { database?: { existingSecret?: string } }>;
+    };
+    for (const name of databaseServices) {
+      expect(production.services[name]?.database?.existingSecret, `values-production.yaml: ${name}`).toBe(
+        `shop-${name}-database`,
+      );
+    }
   });
 
   it('scripts/lib/postgres.sh: a database and a role for every service that owns one', () => {

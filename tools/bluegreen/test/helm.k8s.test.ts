@@ -120,6 +120,7 @@ describe('with the Helm chart', () => {
       'notifications',
       'orders',
       'payments',
+      'shipping',
       'users',
     ]);
     expect(services.every((s) => s.release === release && s.activeColor === 'blue')).toBe(true);

@@ -9,10 +9,6 @@ dev`). Arguments: dict root name color.
 {{- $svc := index $root.Values.services $name -}}
 {{- $catalog := include "shop.catalog" $root | fromYaml -}}
 {{- $port := (index $catalog $name).port -}}
-{{- $url := dict -}}
-{{- range $other := list "users" "inventory" "orders" "notifications" -}}
-{{- $_ := set $url $other (printf "http://%s-%s:%v" $root.Release.Name $other (index $catalog $other).port) -}}
-{{- end -}}
 - name: POD_NAME
   valueFrom: { fieldRef: { fieldPath: metadata.name } }
 - name: SERVICE_NAME
@@ -60,6 +56,11 @@ dev`). Arguments: dict root name color.
 - name: DATABASE_POOL_SIZE
   value: {{ $svc.database.poolSize | quote }}
 {{- end }}
+{{- /* Where each service it calls answers: its active Service. */}}
+{{- range $callee, $variable := (index $catalog $name).calls }}
+- name: {{ $variable }}
+  value: {{ printf "http://%s-%s:%v" $root.Release.Name $callee (index $catalog $callee).port | quote }}
+{{- end }}
 {{- with include "shop.otlpEndpoint" $root }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
   value: {{ . | quote }}
@@ -80,18 +81,7 @@ dev`). Arguments: dict root name color.
   value: {{ include "shop.providerUrl" $root | quote }}
 - name: PROVIDER_API_KEY
   valueFrom: { secretKeyRef: { name: {{ include "shop.providerSecretName" $root }}, key: api-key } }
-{{- else if eq $name "orders" }}
-- name: INVENTORY_URL
-  value: {{ $url.inventory | quote }}
 {{- else if eq $name "gateway" }}
-- name: USERS_URL
-  value: {{ $url.users | quote }}
-- name: INVENTORY_URL
-  value: {{ $url.inventory | quote }}
-- name: ORDERS_URL
-  value: {{ $url.orders | quote }}
-- name: NOTIFICATIONS_URL
-  value: {{ $url.notifications | quote }}
 - name: ACCESS_TOKEN_TTL
   value: {{ $root.Values.auth.accessTokenTtl | quote }}
 - name: RATE_LIMIT_PER_MINUTE

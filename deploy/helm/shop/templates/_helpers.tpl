@@ -1,34 +1,8 @@
-{{/*
-What the chart knows about each service (not configuration: the architecture).
-port: what it listens on and its Services' port. database: it owns one (and has
-migrations). kafka: it talks to Kafka. consumes: it has consumer groups (which
-only the active color runs, bluegreen.followActiveColor). callers: who
-may call it over HTTP (NetworkPolicy ingress); the gateway takes traffic from
-outside the release. weight: the order of its migration hook (all before any
-Deployment).
-*/}}
-{{- define "shop.catalog" -}}
-gateway: { port: 8080, database: false, kafka: true, consumes: false, callers: [] }
-users: { port: 8081, database: true, kafka: true, consumes: false, callers: [gateway], weight: -10 }
-inventory: { port: 8082, database: true, kafka: true, consumes: true, callers: [gateway, orders], weight: -9 }
-payments: { port: 8083, database: true, kafka: true, consumes: true, callers: [smoke], weight: -8 }
-orders: { port: 8084, database: true, kafka: true, consumes: true, callers: [gateway], weight: -7 }
-notifications: { port: 8085, database: true, kafka: true, consumes: true, callers: [gateway], weight: -6 }
-{{- end }}
-
 {{/* dict root name: "true" when the service's pods consume from Kafka only while their color is active, else "". */}}
 {{- define "shop.consumersFollowActiveColor" -}}
 {{- if and .root.Values.bluegreen.followActiveColor (index (include "shop.catalog" .root | fromYaml) .name).consumes -}}
 true
 {{- end -}}
-{{- end }}
-
-{{/* The services in the order they are listed everywhere. */}}
-{{- define "shop.serviceNames" -}}
-[gateway, users, inventory, payments, orders, notifications]
-{{- end }}
-{{- define "shop.databaseServices" -}}
-[users, inventory, payments, orders, notifications]
 {{- end }}
 
 {{- define "shop.colors" -}}
