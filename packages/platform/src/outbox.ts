@@ -88,30 +88,31 @@ interface PendingRow {
 // between two of our own rows of the key (we hold 1 and 4, another relay 2 and 3),
 // so the check is per row, not per key: the rows of a key before its first gap go
 // now, the rest wait. The lowest pending row of a key is never behind a gap, so
-// some relay can always make progress. One statement: the claim is materialized
-// once (it locks), and the gaps are read past other relays' locks.
-// Unnamed on purpose: a named statement is planned once for all its runs, and a plan chosen while
-// the outbox was nearly empty (a fresh service) walked every pending row once per claimed key when
-// it was not: under the order benchmark one claim ran for 40 s. Planned each time, with the
-// table's current statistics and the real LIMIT, it takes a millisecond or two.
+// some relay can always make progress. The gaps are read past other relays' locks.
+// Both statements are unnamed, so planned each time with the table's current statistics.
+// The claim is two statements whose every plan is linear in the rows they read. One statement
+// with the gap check as CTEs and joins was planned with nested loops whenever the statistics
+// said the outbox had nothing pending (autoanalyze runs when the queue is empty, and the
+// backlog grows between two analyses): every claimed row rescanned every pending row, one
+// claim ran for minutes under the order benchmark's overload and the relay never caught up.
+//
+// ORDER BY published_at, id (all NULL here, so it is id order) is the order of the
+// (published_at, id) index: the scan starts at the pending rows rather than walking the
+// primary key through every published row the retention keeps.
 const CLAIM = {
-  // ORDER BY published_at, id (all NULL here, so it is id order) is the order of the
-  // (published_at, id) index: the scan starts at the pending rows. ORDER BY id alone made the
-  // planner walk the primary key through every published row the retention keeps (tens of
-  // thousands under load, each claim slower than the last until the relay fell behind for good).
-  text: `WITH claimed AS (
-           SELECT id, topic, key, type, message_id, payload, created_at FROM outbox
-            WHERE published_at IS NULL ORDER BY published_at, id LIMIT $1 FOR UPDATE SKIP LOCKED),
-         last AS (SELECT key, max(id) AS id FROM claimed GROUP BY key),
-         gaps AS (
-           SELECT o.key, min(o.id) AS gap FROM outbox o JOIN last ON o.key = last.key
-            WHERE o.published_at IS NULL AND o.id < last.id
-              AND NOT EXISTS (SELECT FROM claimed c WHERE c.id = o.id)
-            GROUP BY o.key)
-         SELECT c.id, c.topic, c.key, c.type, c.message_id::text, c.payload->>'traceparent' AS traceparent,
-                c.payload::text AS value, (extract(epoch FROM c.created_at) * 1000)::float8 AS created_ms,
-                g.gap
-           FROM claimed c LEFT JOIN gaps g ON g.key = c.key ORDER BY c.id`,
+  text: `SELECT id, topic, key, type, message_id::text, payload->>'traceparent' AS traceparent,
+                payload::text AS value, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
+           FROM outbox WHERE published_at IS NULL ORDER BY published_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+};
+// For each claimed key, its first pending row that this claim did not get (locked by another
+// relay; the LIMIT cannot have cut before it, rows are claimed in id order) below the last
+// claimed id: rows of the key after that one must wait. The (key, id)
+// index holds only pending rows (published_at IS NULL), so each key is one short index range.
+const FIRST_UNCLAIMED = {
+  text: `SELECT DISTINCT ON (key) key, id AS gap FROM outbox
+          WHERE key = ANY($1::text[]) AND published_at IS NULL AND id < $2::bigint
+            AND NOT (id = ANY($3::bigint[]))
+          ORDER BY key, id`,
 };
 
 /** The claimed rows that may go now: those before their key's first gap. */
@@ -239,11 +240,18 @@ export class OutboxRelay {
     let published: PendingRow[] = [];
     await this.#database.transaction(
       async (tx) => {
-        const { rows: claimed } = await tx.query<PendingRow & { gap: string | null }>({
-          ...CLAIM,
-          values: [this.#options.batchSize],
+        const { rows: claimed } = await tx.query<PendingRow>({ ...CLAIM, values: [this.#options.batchSize] });
+        if (claimed.length === 0) {
+          this.#heldBack = 0;
+          return;
+        }
+        const ids = claimed.map((row) => row.id);
+        const { rows: gaps } = await tx.query<{ key: string; gap: string }>({
+          ...FIRST_UNCLAIMED,
+          values: [[...new Set(claimed.map((row) => row.key))], ids.at(-1), ids],
         });
-        const rows = withoutOvertaking(claimed);
+        const gapOf = new Map(gaps.map((row) => [row.key, row.gap]));
+        const rows = withoutOvertaking(claimed.map((row) => ({ ...row, gap: gapOf.get(row.key) ?? null })));
         this.#heldBack = claimed.length - rows.length;
         if (rows.length === 0) return;
         await this.#options.producer.sendBatch({ acks: -1, topicMessages: this.#topicMessages(rows) });
@@ -342,7 +350,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   published_at TIMESTAMPTZ(3)
 );
 CREATE INDEX IF NOT EXISTS outbox_published_at_id_idx ON outbox (published_at, id);
-CREATE INDEX IF NOT EXISTS outbox_key_id_idx ON outbox (key, id);
+CREATE INDEX IF NOT EXISTS outbox_key_id_idx ON outbox (key, id) WHERE published_at IS NULL;
 CREATE TABLE IF NOT EXISTS processed_messages (
   consumer_group TEXT NOT NULL,
   message_id UUID NOT NULL,
