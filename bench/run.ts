@@ -28,6 +28,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
+    rates: { type: 'string' },
     source: { type: 'boolean', default: false },
     'express-node': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -39,6 +40,9 @@ if (values.help) {
   --only LIST   the benchmarks to run (default: all); the report still shows the others' last results
   --quick       short runs, to check the harness (figures are not worth keeping)
   --rounds N    rounds of the gateway comparison (default 3)
+  --rates LIST  the order benchmark's offered rates, orders/s, tried in order until one fails
+                (default 10,25,50,75,100,125,150,175,200,250); its latency runs stay at 50/s and half
+                the capacity found
   --cpu-prof    run the gateways, Express and the shop's services with --cpu-prof and summarize the
                 profiles (into <name>-profiled.json, apart from the plain figures)
   --source      run the services from TypeScript through tsx, as make dev does (default: build them
@@ -127,7 +131,15 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
     const report = await ordersBenchmark({
       runDir,
       prefix: prefix('orders'),
-      rates: quick ? [10, 50] : [10, 25, 50, 75, 100, 125, 150, 175, 200, 250],
+      rates: values.rates
+        ? values.rates.split(',').map((rate) => {
+            const n = Number(rate);
+            if (!Number.isFinite(n) || n <= 0) throw new Error(`--rates: ${rate} is not a rate in orders/s`);
+            return n;
+          })
+        : quick
+          ? [10, 50]
+          : [10, 25, 50, 75, 100, 125, 150, 175, 200, 250],
       stepSeconds: quick ? 5 : 20,
       latencySeconds: quick ? 5 : 30,
       confirmBoundMs: 2000,
