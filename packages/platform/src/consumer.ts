@@ -107,6 +107,14 @@ export interface IdempotentConsumerOptions {
   partitionsConsumedConcurrently?: number;
   /** At most this many messages of one partition are handled in one transaction. */
   batchSize?: number;
+  /**
+   * How long handled offsets may wait before they are committed to Kafka, together (ms; default
+   * 1000). Not after every batch: at a few messages a batch, an OffsetCommit per batch was a large
+   * part of the broker's and the consumers' work. What a crash leaves uncommitted is delivered
+   * again and dropped as a duplicate (processed_messages), as a batch in hand always was; a
+   * graceful stop commits first.
+   */
+  commitIntervalMs?: number;
   /** The group's session and heartbeat (kafka.ts). */
   timings?: ConsumerTimings;
   fromBeginning?: boolean;
@@ -169,6 +177,9 @@ export class IdempotentConsumer {
   readonly #handled: ReadonlySet<string>;
   readonly #log: Logger;
   readonly #stopController = new AbortController();
+  /** The next offset to consume of each partition handled here since the last commit. */
+  readonly #handledOffsets = new Map<string, { topic: string; partition: number; offset: string }>();
+  #commitTimer: NodeJS.Timeout | undefined;
   #joined = false;
   #crashed: string | undefined;
   readonly #processed?: Counter;
@@ -188,9 +199,15 @@ export class IdempotentConsumer {
       groupId: options.groupId,
       ...consumerSettings(options.timings),
     });
-    this.#consumer.on(this.#consumer.events.GROUP_JOIN, () => {
+    this.#consumer.on(this.#consumer.events.GROUP_JOIN, (event) => {
       this.#joined = true;
       this.#crashed = undefined;
+      // A partition that went to another member is never committed from here again: its new
+      // owner may be past what this one handled, and a commit would move it back.
+      const assigned = event.payload.memberAssignment;
+      for (const [id, handled] of this.#handledOffsets) {
+        if (!assigned[handled.topic]?.includes(handled.partition)) this.#handledOffsets.delete(id);
+      }
     });
     this.#consumer.on(this.#consumer.events.CRASH, (event) => {
       this.#joined = false;
@@ -234,14 +251,44 @@ export class IdempotentConsumer {
     await this.#consumer.run({
       partitionsConsumedConcurrently: this.#options.partitionsConsumedConcurrently ?? 3,
       eachBatchAutoResolve: false,
+      // kafkajs commits after every batch when it commits by itself; here a timer commits what
+      // was handled at most once every commitIntervalMs (#commitSoon).
+      autoCommit: false,
       eachBatch: (payload) => this.#consumeBatch(payload),
     });
   }
 
-  /** Stops after the chunk in hand; an outage retry in progress is abandoned and redelivered later. */
+  /**
+   * Stops after the chunk in hand; an outage retry in progress is abandoned and redelivered later.
+   * The offsets handled so far are committed first, so the next owner of the partitions starts
+   * after them (what is handled after this commit is redelivered and dropped as a duplicate).
+   */
   async stop(): Promise<void> {
     this.#stopController.abort(new Error('consumer stopping'));
+    clearTimeout(this.#commitTimer);
+    this.#commitTimer = undefined;
+    await this.#commitHandled();
     await this.#consumer.disconnect();
+  }
+
+  /** Commits the handled offsets within commitIntervalMs, one commit for all that arrive meanwhile. */
+  #commitSoon(): void {
+    if (this.#commitTimer || this.#stopController.signal.aborted) return;
+    this.#commitTimer = setTimeout(() => {
+      this.#commitTimer = undefined;
+      void this.#commitHandled();
+    }, this.#options.commitIntervalMs ?? 1000);
+    this.#commitTimer.unref();
+  }
+
+  async #commitHandled(): Promise<void> {
+    const handled = [...this.#handledOffsets.values()];
+    this.#handledOffsets.clear();
+    if (handled.length === 0) return;
+    await this.#consumer.commitOffsets(handled).catch((err: unknown) => {
+      // Harmless: the next owner of these partitions gets their messages again and drops them.
+      this.#log.warn({ err }, 'committing the handled offsets failed; their messages will be redelivered');
+    });
   }
 
   get groupId(): string {
@@ -262,7 +309,14 @@ export class IdempotentConsumer {
       if (!isRunning() || isStale()) return;
       const chunk = batch.messages.slice(start, start + size);
       await this.#consumeChunk(batch.topic, batch.partition, chunk, heartbeat);
-      resolveOffset(chunk.at(-1)!.offset);
+      const last = chunk.at(-1)!.offset;
+      resolveOffset(last);
+      this.#handledOffsets.set(`${batch.topic}:${batch.partition}`, {
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: (BigInt(last) + 1n).toString(),
+      });
+      this.#commitSoon();
       await heartbeat();
     }
   }

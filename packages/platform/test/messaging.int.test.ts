@@ -252,6 +252,60 @@ describe('idempotent consumer', () => {
     );
   }
 
+  it('commits what it handled together, within the interval, and everything at a graceful stop', async () => {
+    await freshTopics('offsets');
+    const orderId = randomUUID();
+    const messages = Array.from({ length: 5 }, () => released(orderId));
+    const groupId = `${prefix}offsets`;
+    const consumer = new IdempotentConsumer({
+      kafka,
+      groupId,
+      topics: ['inventory.replies'],
+      handling: handlers(),
+      database,
+      producer,
+      logger,
+      topicPrefix: prefix,
+      // Longer than the test: only the stop can commit.
+      commitIntervalMs: 600_000,
+    });
+    await consumer.start();
+    const committed = async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const [topic] = await admin.fetchOffsets({ groupId, topics: [`${prefix}inventory.replies`] });
+        return topic!.partitions.reduce((sum, p) => sum + Math.max(Number(p.offset), 0), 0);
+      } finally {
+        await admin.disconnect();
+      }
+    };
+    await producer.send({
+      topic: `${prefix}inventory.replies`,
+      messages: messages.map((m) => ({ key: orderId, value: JSON.stringify(m) })),
+    });
+    await eventually(async () => ((await effectsFor(orderId)).length === 5 ? true : undefined), {
+      what: 'five effects',
+    });
+    expect(await committed()).toBe(0);
+    await consumer.stop();
+    expect(await committed()).toBe(5);
+
+    // With the default interval, a running consumer commits within about a second.
+    const next = released(orderId);
+    await startConsumer('offsets', handlers());
+    await producer.send({
+      topic: `${prefix}inventory.replies`,
+      messages: [{ key: orderId, value: JSON.stringify(next) }],
+    });
+    await eventually(async () => ((await committed()) === 6 ? true : undefined), {
+      what: 'the sixth offset committed while running',
+      intervalMs: 500,
+      timeoutMs: 10_000,
+    });
+    expect((await effectsFor(orderId)).length).toBe(6);
+  });
+
   it('gives a duplicate delivery no second effect', async () => {
     await freshTopics('dupes');
     const orderId = randomUUID();
