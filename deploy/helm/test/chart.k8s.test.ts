@@ -495,8 +495,8 @@ describe('the chart on a real API server (kwok nodes)', () => {
   });
 
   it('every Deployment becomes Available', async () => {
-    // 12 colors, the card simulator, the collector, Jaeger.
-    await expectDeploymentsAvailable(ns, 15);
+    // Two colors of each service, the card simulator, the collector, Jaeger.
+    await expectDeploymentsAvailable(ns, services.length * 2 + 3);
   });
 
   it("each active Service's EndpointSlices list exactly the active color's pods, the preview's the other color's", async () => {
@@ -816,7 +816,7 @@ describe('the chart on a real API server (kwok nodes)', () => {
     expect(status.info.description).toBe(`Rollback to ${greenRevision}`);
     expect(await activeColors()).toEqual(all('green'));
     await eventually('green is active after the rollback', () => expectEndpoints(all('green')));
-    await expectDeploymentsAvailable(ns, 15);
+    await expectDeploymentsAvailable(ns, services.length * 2 + 3);
   });
 
   it('helm test runs the smoke suite pod and passes', async () => {
@@ -841,7 +841,8 @@ describe('the chart on a real API server (kwok nodes)', () => {
   it('production values: one install, pre-install migrations before the Deployments, nothing local', async () => {
     const { events, provided } = await production;
     expectMigrationsFirst(events);
-    await expectDeploymentsAvailable(prodNs, 12);
+    // Two colors of each service; no local infrastructure.
+    await expectDeploymentsAvailable(prodNs, services.length * 2);
     expect(await k.list('statefulsets', prodNs)).toEqual([]);
     // The chart made no Secret of its own (only Helm's release record).
     const made = (await k.list('secrets', prodNs))

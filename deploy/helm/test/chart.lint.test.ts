@@ -366,10 +366,13 @@ describe.concurrent('skaffold.yaml', () => {
       });
       expect(targets, `the Dockerfile has a stage named ${a.docker.target}`).toContain(a.docker.target);
     }
-    // scripts/kind-up.sh (make up) builds the same targets.
+    // scripts/kind-up.sh (make up) builds the same targets: every service of the declaration
+    // (scripts/lib/system.sh), the helm test image and the load generator's.
     const script = readFileSync(join(repoRoot, 'scripts/kind-up.sh'), 'utf8');
-    const upTargets = /^TARGETS=\(([^)]*)\)/m.exec(script)?.[1]?.trim().split(/\s+/);
-    expect(upTargets?.sort()).toEqual([...images].sort());
+    expect(script).toMatch(/^TARGETS=\("\$\{SYSTEM_SERVICES\[@\]\}" smoke load\)$/m);
+    const lists = readFileSync(join(repoRoot, 'scripts/lib/system.sh'), 'utf8');
+    const declared = /^SYSTEM_SERVICES=\(([^)]*)\)$/m.exec(lists)?.[1]?.trim().split(/\s+/) ?? [];
+    expect([...declared, 'smoke', 'load'].sort()).toEqual([...images].sort());
   });
 
   it('deploys the chart with each built image where the chart takes it, and the schema and templates accept that', async () => {
