@@ -203,7 +203,9 @@ export function buildApp(deps: GatewayDeps) {
     clientIpOf,
     allowedMethodsAt,
     metrics: app.metrics,
-    closing: () => app.readiness.shuttingDown,
+    // The proxied answer bypasses the onSend hook that says so for the rest (server.ts): stopping,
+    // or no longer the active color (traffic-selection.ts), keep-alive clients must move on.
+    closing: () => app.readiness.shuttingDown || !app.traffic.selected,
     staleReads: deps.staleReads ?? DEFAULT_STALE_READS,
     logger: deps.logger,
   });
