@@ -53,7 +53,7 @@ CHART=$SHOP_ROOT/deploy/helm/shop
 STATE=$SHOP_RUN_DIR/local-up.state
 # Deployables with an image (the order of the Dockerfile's targets does not matter).
 # shellcheck source=scripts/lib/system.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/system.sh"
+source "$here/lib/system.sh"
 IMAGES=("${SYSTEM_SERVICES[@]}" smoke load)
 COLOR_SERVICES=("${SYSTEM_COLORED_SERVICES[@]}")
 DB_SERVICES=("${SYSTEM_DATABASE_SERVICES[@]}")
