@@ -41,7 +41,7 @@ if (values.help) {
   --quick       short runs, to check the harness (figures are not worth keeping)
   --rounds N    rounds of the gateway comparison (default 3)
   --rates LIST  the order benchmark's offered rates, orders/s, tried in order until one fails
-                (default 10,25,50,75,100,125,150,175,200,250); its latency runs stay at 50/s and half
+                (default 10,25,50,...,250,300,350,400); its latency runs stay at 50/s and half
                 the capacity found
   --cpu-prof    run the gateways, Express and the shop's services with --cpu-prof and summarize the
                 profiles (into <name>-profiled.json, apart from the plain figures)
@@ -139,7 +139,7 @@ const benchmarks: Record<Benchmark, () => Promise<unknown>> = {
           })
         : quick
           ? [10, 50]
-          : [10, 25, 50, 75, 100, 125, 150, 175, 200, 250],
+          : [10, 25, 50, 75, 100, 125, 150, 175, 200, 250, 300, 350, 400],
       stepSeconds: quick ? 5 : 20,
       latencySeconds: quick ? 5 : 30,
       confirmBoundMs: 2000,
