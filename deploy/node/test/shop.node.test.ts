@@ -234,6 +234,12 @@ describe('a SIGTERM drains a pod without a failed request', () => {
     stop = true;
     await loop;
     await k.kubectl(['scale', 'deployment', deployment, '-n', s.namespace, '--replicas=1']);
+    // The next test starts with no pod of this one still terminating (its clients' connections).
+    await eventually(
+      `${deployment} back to one pod`,
+      async () => ((await pods(k, s, colorSelector(s, service, color))).length === 1 ? true : undefined),
+      { timeoutMs: 120_000 },
+    );
 
     expect(failures).toEqual([]);
     expect(logs).toMatch(/"msg":"stopping"/);
