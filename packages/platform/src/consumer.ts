@@ -117,6 +117,12 @@ export interface IdempotentConsumerOptions {
   commitIntervalMs?: number;
   /** The group's session and heartbeat (kafka.ts). */
   timings?: ConsumerTimings;
+  /**
+   * How long a started consumer may show no sign of life (no fetch, no batch, no heartbeat, no
+   * retry of its own) before failure() calls it stalled (ms; default 30 000). An idle consumer
+   * fetches about once a second (maxWaitTimeInMs), so 30 s of nothing is a client that stopped.
+   */
+  stallMs?: number;
   fromBeginning?: boolean;
   /** Prepended to every topic name, the dead-letter topic included. */
   topicPrefix?: string;
@@ -166,6 +172,31 @@ export async function claimMessages(
   return new Set(rows.map((row) => row.id));
 }
 
+/** What supervision needs to know about a consumer to tell whether it is failing. */
+export interface ConsumerVitals {
+  started: boolean;
+  /** Set when kafkajs crashed and will not restart the consumer by itself. */
+  crashedForGood?: string;
+  /** When the consumer last showed a sign of life (ms, any monotonic clock). */
+  lastActivityAt: number;
+  now: number;
+  stallMs: number;
+}
+
+/**
+ * Why a consumer needs replacing, or undefined while it is fine. kafkajs restarts a consumer
+ * after a retriable crash by itself; after any other crash it stays down, and a client that
+ * stopped fetching without a crash (a hung request, a hung handler) says nothing at all.
+ */
+export function consumerFailure(vitals: ConsumerVitals): string | undefined {
+  if (!vitals.started) return undefined;
+  if (vitals.crashedForGood) return `crashed and not restarted by kafkajs: ${vitals.crashedForGood}`;
+  const quietMs = vitals.now - vitals.lastActivityAt;
+  if (quietMs > vitals.stallMs)
+    return `stalled: no fetch, batch or heartbeat for ${Math.round(quietMs / 1000)} s`;
+  return undefined;
+}
+
 export class IdempotentConsumer {
   readonly #consumer: Consumer;
   readonly #options: IdempotentConsumerOptions & {
@@ -182,6 +213,9 @@ export class IdempotentConsumer {
   #commitTimer: NodeJS.Timeout | undefined;
   #joined = false;
   #crashed: string | undefined;
+  #crashedForGood: string | undefined;
+  #started = false;
+  #lastActivityAt = performance.now();
   readonly #processed?: Counter;
   readonly #duration?: Histogram;
 
@@ -202,6 +236,7 @@ export class IdempotentConsumer {
     this.#consumer.on(this.#consumer.events.GROUP_JOIN, (event) => {
       this.#joined = true;
       this.#crashed = undefined;
+      this.#alive();
       // A partition that went to another member is never committed from here again: its new
       // owner may be past what this one handled, and a commit would move it back.
       const assigned = event.payload.memberAssignment;
@@ -212,7 +247,18 @@ export class IdempotentConsumer {
     this.#consumer.on(this.#consumer.events.CRASH, (event) => {
       this.#joined = false;
       this.#crashed = String(event.payload.error?.message ?? event.payload.error);
+      if (event.payload.restart) this.#alive();
+      else {
+        this.#crashedForGood = this.#crashed;
+        this.#log.error({ err: event.payload.error }, 'consumer crashed and kafkajs will not restart it');
+      }
     });
+    // Signs of life, for failure(): kafkajs working (fetching, handling, heartbeating, rejoining).
+    const { FETCH_START, START_BATCH_PROCESS, END_BATCH_PROCESS, HEARTBEAT, REBALANCING } =
+      this.#consumer.events;
+    for (const event of [FETCH_START, START_BATCH_PROCESS, END_BATCH_PROCESS, HEARTBEAT, REBALANCING]) {
+      this.#consumer.on(event, () => this.#alive());
+    }
     const registry = options.metrics;
     if (registry) {
       this.#processed = metric(
@@ -242,6 +288,7 @@ export class IdempotentConsumer {
   }
 
   async start(): Promise<void> {
+    this.#alive();
     await this.#consumer.connect();
     const prefix = this.#options.topicPrefix ?? '';
     await this.#consumer.subscribe({
@@ -255,6 +302,23 @@ export class IdempotentConsumer {
       // was handled at most once every commitIntervalMs (#commitSoon).
       autoCommit: false,
       eachBatch: (payload) => this.#consumeBatch(payload),
+    });
+    this.#alive();
+    this.#started = true;
+  }
+
+  #alive(): void {
+    this.#lastActivityAt = performance.now();
+  }
+
+  /** Why this consumer should be replaced by a fresh one (consumption-gate.ts), or undefined. */
+  failure(): string | undefined {
+    return consumerFailure({
+      started: this.#started && !this.#stopController.signal.aborted,
+      ...(this.#crashedForGood ? { crashedForGood: this.#crashedForGood } : {}),
+      lastActivityAt: this.#lastActivityAt,
+      now: performance.now(),
+      stallMs: this.#options.stallMs ?? 30_000,
     });
   }
 
@@ -317,6 +381,7 @@ export class IdempotentConsumer {
         offset: (BigInt(last) + 1n).toString(),
       });
       this.#commitSoon();
+      this.#alive();
       await heartbeat();
     }
   }
@@ -354,6 +419,7 @@ export class IdempotentConsumer {
       }
       for (const w of work) {
         count(w.delivery.envelope.type, await this.#handleAlone(topic, partition, w, heartbeat));
+        this.#alive();
         await heartbeat();
       }
     } catch (error) {
@@ -513,6 +579,8 @@ export class IdempotentConsumer {
 
   async #pause(ms: number, heartbeat: () => Promise<void>): Promise<void> {
     await sleep(ms, this.#stopController.signal);
+    // Waiting out an outage is work, not a stall.
+    this.#alive();
     // Long outages must not cost the group membership.
     await heartbeat().catch(() => undefined);
   }

@@ -12,6 +12,13 @@
 // longer is. Both colors' consumers are in the same groups, so during a handover
 // Kafka gives each partition to one member at a time, and the processed-message
 // rows of the idempotent consumer make a redelivered message have no second effect.
+//
+// The gate also supervises what it started. A kafkajs consumer that crashed with
+// an error kafkajs does not retry stays down, and one that stopped fetching
+// without an error says nothing; either way the service would look alive and
+// handle nothing until someone restarted it. Every few seconds the gate asks each
+// running consumer whether it is failing (IdempotentConsumer.failure) and
+// replaces one that is with a fresh consumer in the same group.
 import { type BackoffPolicy, fullJitterDelay, sleep } from './backoff.js';
 import type { Readiness } from './health.js';
 import type { Logger } from './logging.js';
@@ -32,6 +39,8 @@ export interface GatedConsumer {
   start(): Promise<void>;
   stop(): Promise<void>;
   check(): Promise<unknown>;
+  /** Why it should be replaced by a fresh one (crashed for good, stalled), or undefined. */
+  failure?(): string | undefined;
 }
 
 /** Where a pod learns the active color (active-color.ts watches the active Service). */
@@ -66,6 +75,10 @@ export interface ConsumptionGateOptions {
   firstAnswerMs?: number;
   /** Between attempts to start consumers that failed to start. */
   retryBackoff?: BackoffPolicy;
+  /** How often running consumers are asked whether they are failing (ms; default 5000). */
+  superviseEveryMs?: number;
+  /** How long a failing consumer's stop may take before it is abandoned (ms; default 10 000). */
+  abandonAfterMs?: number;
 }
 
 /** Starts and stops a service's consumers as its pod's color becomes active or stops being it. */
@@ -81,6 +94,9 @@ export class ConsumptionGate {
   #settling: Promise<void> = Promise.resolve();
   #retry: AbortController | undefined;
   #failedStarts = 0;
+  #supervisor: NodeJS.Timeout | undefined;
+  /** Consumers replaced because they failed, per group (shown in readiness). */
+  readonly #replaced = new Map<string, number>();
 
   constructor(options: ConsumptionGateOptions) {
     this.#options = options;
@@ -121,6 +137,7 @@ export class ConsumptionGate {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#retry?.abort();
+    clearInterval(this.#supervisor);
     await this.#options.follow?.source.stop();
     await this.#want(false);
     await this.#report('gone');
@@ -145,6 +162,7 @@ export class ConsumptionGate {
         this.#lastError = undefined;
         this.#failedStarts = 0;
         this.#log.info({ groups: consumers.map((c) => c.groupId) }, 'consumers started');
+        this.#supervise();
         await this.#report(true);
       } catch (error) {
         this.#lastError = error instanceof Error ? error.message : String(error);
@@ -168,6 +186,65 @@ export class ConsumptionGate {
     }
   }
 
+  #supervise(): void {
+    if (this.#supervisor) return;
+    this.#supervisor = setInterval(() => {
+      for (const consumer of this.#running ?? []) {
+        const reason = consumer.failure?.();
+        if (!reason) continue;
+        // A failed replacement must not break the chain every later transition waits on.
+        this.#settling = this.#settling
+          .then(() => this.#replace(consumer, reason))
+          .catch((err: unknown) => this.#log.error({ err }, 'replacing a failing consumer failed'));
+      }
+    }, this.#options.superviseEveryMs ?? 5000);
+    this.#supervisor.unref();
+  }
+
+  /** Swaps a failing consumer for a fresh one in the same group; the others go on. */
+  async #replace(failing: GatedConsumer, reason: string): Promise<void> {
+    const running = this.#running;
+    const index = running?.indexOf(failing) ?? -1;
+    if (!running || index < 0) return; // stopped or replaced meanwhile
+    // #settle made running[i] from groups[i].
+    const group = this.#options.groups[index]!;
+    this.#replaced.set(group.groupId, (this.#replaced.get(group.groupId) ?? 0) + 1);
+    this.#log.error({ group: group.groupId, reason }, 'a consumer is failing; replacing it with a fresh one');
+    // A consumer stuck in its handler may never finish stopping: it is abandoned. What it still
+    // handles later is recorded in processed_messages like anything else, so nothing happens twice.
+    const abandonAfterMs = this.#options.abandonAfterMs ?? 10_000;
+    const abandon = new AbortController();
+    const stopped = await Promise.race([
+      failing.stop().then(
+        () => true,
+        () => true,
+      ),
+      sleep(abandonAfterMs, abandon.signal).then(
+        () => false,
+        () => true,
+      ),
+    ]);
+    abandon.abort();
+    if (!stopped)
+      this.#log.warn(
+        { group: group.groupId, abandonAfterMs },
+        'the failing consumer did not stop; abandoned',
+      );
+    const fresh = group.create();
+    running[index] = fresh;
+    try {
+      await this.#options.start(fresh);
+      this.#log.info({ group: group.groupId }, 'the replacement consumer started');
+    } catch (error) {
+      // As when the consumers did not start at all: every one is stopped, and all start again later.
+      this.#lastError = error instanceof Error ? error.message : String(error);
+      this.#log.error({ err: error }, 'the replacement consumer did not start; trying again');
+      this.#running = undefined;
+      await Promise.allSettled(running.map((consumer) => consumer.stop()));
+      this.#retryLater();
+    }
+  }
+
   #retryLater(): void {
     const retry = new AbortController();
     this.#retry = retry;
@@ -188,8 +265,12 @@ export class ConsumptionGate {
   }
 
   async #check(groupId: string): Promise<unknown> {
-    const consumer = this.#running?.find((c) => c.groupId === groupId);
-    if (consumer) return consumer.check();
+    const consumer = this.#running?.[this.#options.groups.findIndex((g) => g.groupId === groupId)];
+    if (consumer) {
+      const replaced = this.#replaced.get(groupId);
+      const detail = await consumer.check();
+      return replaced ? { ...(detail as object), replacedAfterFailure: replaced } : detail;
+    }
     const follow = this.#options.follow;
     if (this.#wanted || !follow) {
       throw new Error(

@@ -38,7 +38,17 @@ class HandFedSource implements ActiveColorSource {
   }
 }
 
-function harness(options: { color?: Color; first?: Color | null; failStarts?: number } = {}) {
+function harness(
+  options: {
+    color?: Color;
+    first?: Color | null;
+    failStarts?: number;
+    /** What failure() of the consumer made id-th says (undefined: fine). */
+    failing?: (id: number) => string | undefined;
+    /** Whether the id-th consumer's stop never finishes. */
+    hangsOnStop?: (id: number) => boolean;
+  } = {},
+) {
   const calls: string[] = [];
   const reports: (boolean | 'gone')[] = [];
   let made = 0;
@@ -59,8 +69,10 @@ function harness(options: { color?: Color; first?: Color | null; failStarts?: nu
             },
             stop: async () => {
               calls.push(`stop ${id}`);
+              if (options.hangsOnStop?.(id)) await new Promise(() => undefined);
             },
             check: async () => ({ group: 'orders', instance: id }),
+            failure: () => options.failing?.(id),
           };
         },
       },
@@ -79,6 +91,8 @@ function harness(options: { color?: Color; first?: Color | null; failStarts?: nu
       : {}),
     firstAnswerMs: 50,
     retryBackoff: { baseMs: 20, capMs: 50 },
+    superviseEveryMs: 20,
+    abandonAfterMs: 100,
   });
   const settled = async () => {
     for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -173,6 +187,45 @@ describe('ConsumptionGate', () => {
     expect(report.checks['consumer:orders']?.error).toContain('broker unreachable');
     await expect.poll(() => calls, { timeout: 4000, interval: 20 }).toEqual(['start 1', 'stop 1', 'start 2']);
     expect((await readiness.report()).status).toBe('ready');
+    await gate.stop();
+  });
+
+  it('replaces a running consumer that says it is failing with a fresh one, and says so in readiness', async () => {
+    const { gate, calls, readiness } = harness({
+      failing: (id) => (id === 1 ? 'stalled: no fetch, batch or heartbeat for 31 s' : undefined),
+    });
+    await gate.start();
+    await expect.poll(() => calls, { timeout: 4000, interval: 20 }).toEqual(['start 1', 'stop 1', 'start 2']);
+    const report = await readiness.report();
+    expect(report.status).toBe('ready');
+    expect(report.checks['consumer:orders']).toMatchObject({
+      status: 'up',
+      instance: 2,
+      replacedAfterFailure: 1,
+    });
+    // The fresh one is fine: nothing more happens to it.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(calls).toEqual(['start 1', 'stop 1', 'start 2']);
+    await gate.stop();
+    expect(calls).toEqual(['start 1', 'stop 1', 'start 2', 'stop 2']);
+  });
+
+  it('abandons a failing consumer whose stop never finishes, and starts the fresh one all the same', async () => {
+    const { gate, calls } = harness({
+      failing: (id) => (id === 1 ? 'crashed and not restarted by kafkajs: boom' : undefined),
+      hangsOnStop: (id) => id === 1,
+    });
+    await gate.start();
+    await expect.poll(() => calls, { timeout: 4000, interval: 20 }).toEqual(['start 1', 'stop 1', 'start 2']);
+    await gate.stop();
+    expect(calls).toEqual(['start 1', 'stop 1', 'start 2', 'stop 2']);
+  });
+
+  it('does not supervise a preview pod that does not consume', async () => {
+    const { gate, calls } = harness({ color: 'green', first: 'blue', failing: () => 'stalled' });
+    await gate.start();
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(calls).toEqual([]);
     await gate.stop();
   });
 });

@@ -16,6 +16,7 @@ import {
 import type { Producer } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ConsumptionGate,
   createProducer,
   createRegistry,
   Database,
@@ -27,6 +28,7 @@ import {
   type MessageHandling,
   messagingRetention,
   OutboxRelay,
+  Readiness,
   RetentionSweeper,
   type Sql,
 } from '../src/index.js';
@@ -485,6 +487,70 @@ describe('idempotent consumer', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await effectsFor(orderId)).toHaveLength(1);
   });
+
+  it('is replaced by a fresh consumer when its handler hangs, and the message has one effect', async () => {
+    await freshTopics('stall');
+    const orderId = randomUUID();
+    let calls = 0;
+    const readiness = new Readiness();
+    const gate = new ConsumptionGate({
+      groups: [
+        {
+          groupId: 'stall',
+          create: () =>
+            new IdempotentConsumer({
+              kafka,
+              groupId: `${prefix}stall`,
+              topics: ['inventory.replies'],
+              // The first attempt hangs in the handler (a statement that never returns, say)
+              // for longer than the stall window, then fails and rolls back.
+              handling: handlers(async (message) => {
+                if (message.data.orderId === orderId && ++calls === 1) {
+                  await new Promise((resolve) => setTimeout(resolve, 9000));
+                  throw new Error('the hung statement finally failed');
+                }
+              }),
+              database,
+              producer,
+              logger,
+              topicPrefix: prefix,
+              stallMs: 2000,
+            }),
+        },
+      ],
+      start: (consumer) => consumer.start(),
+      logger,
+      readiness,
+      superviseEveryMs: 250,
+      abandonAfterMs: 1500,
+    });
+    await gate.start();
+    stoppers.push(() => gate.stop());
+    await producer.send({
+      topic: `${prefix}inventory.replies`,
+      messages: [{ key: orderId, value: JSON.stringify(released(orderId)) }],
+    });
+    // The replacement gets the partition once the hung member's session ends, waits for the
+    // hung transaction's lock, and handles the message.
+    await eventually(async () => ((await effectsFor(orderId)).length === 1 ? true : undefined), {
+      what: 'handled by the replacement',
+      timeoutMs: 45_000,
+    });
+    expect(calls).toBe(2);
+    // Ready again once the group has settled (the hung member leaving makes it rebalance once more).
+    const check = await eventually(
+      async () => {
+        const check = (await readiness.report()).checks['consumer:stall'];
+        return check?.status === 'up' ? check : undefined;
+      },
+      { what: 'the replacement ready', timeoutMs: 20_000 },
+    );
+    // Once at least: the replacement may wait on the hung transaction's lock for longer than
+    // this test's short stall window, and be replaced in turn.
+    expect(check?.replacedAfterFailure).toBeGreaterThanOrEqual(1);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await effectsFor(orderId)).toHaveLength(1);
+  }, 60_000);
 
   describe('in batches', () => {
     // One send: the messages reach the consumer in one fetch, as they do under load.

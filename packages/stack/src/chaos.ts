@@ -13,6 +13,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { formatInterval, type LoadSummary, loadOptions, runLoad, seededRandom } from '@shop/load';
 import pg from 'pg';
 import {
+  describeConsumerGroups,
+  diagnoseServices,
+  formatDiagnosis,
+  formatGroups,
+  type GroupDiagnosis,
+  type ServiceDiagnosis,
+} from './chaos-diagnosis.js';
+import {
   checkInvariants,
   formatInvariants,
   type InvariantResult,
@@ -113,6 +121,10 @@ export interface ChaosReport {
   outcomes: ChaosOutcomes;
   load: LoadSummary;
   invariants: InvariantResult[];
+  /** When an invariant failed: each service's readiness and the warnings and errors it logged. */
+  diagnosis?: ServiceDiagnosis[];
+  /** When an invariant failed: each consumer group's members, partitions and lag (or why not known). */
+  groups?: GroupDiagnosis[] | string;
   logDir: string;
 }
 
@@ -504,8 +516,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         r.name.startsWith('the dead-letter topic') ? { ...r, examples: deadLetters } : r,
       );
     }
+    const ok = invariants.every((r) => r.ok) && unplannedExits.length === 0;
+    const diagnosis = ok
+      ? undefined
+      : await diagnoseServices(
+          serviceNames.map((name) => ({ name, url: stack.url(name), logFile: join(logDir, `${name}.log`) })),
+        );
+    const groups = ok
+      ? undefined
+      : await describeConsumerGroups(kafkaBrokers, prefix).catch(
+          (error: Error) => `not known: ${error.message}`,
+        );
     return {
-      ok: invariants.every((r) => r.ok) && unplannedExits.length === 0,
+      ok,
+      ...(diagnosis ? { diagnosis } : {}),
+      ...(groups ? { groups } : {}),
       seed: options.seed,
       durationS,
       settleS: Math.round((performance.now() - settleStart) / 100) / 10,
@@ -566,6 +591,15 @@ export function formatChaosReport(report: ChaosReport): string {
     ...formatInvariants(report.invariants)
       .split('\n')
       .map((line) => `    ${line}`),
+    ...(report.diagnosis
+      ? ['  services (readiness; warnings and errors logged)', ...formatDiagnosis(report.diagnosis)]
+      : []),
+    ...(report.groups
+      ? [
+          '  consumer groups (members, partitions, lag)',
+          ...(typeof report.groups === 'string' ? [`    ${report.groups}`] : formatGroups(report.groups)),
+        ]
+      : []),
     report.ok ? 'chaos: every invariant holds' : 'chaos: FAILED',
   ];
   return lines.join('\n');
