@@ -139,30 +139,68 @@ export class Cluster {
 
   /**
    * Streams watch events of one collection from a resourceVersion on (kubectl get
-   * --raw ...?watch=1: one JSON event per line) until stop() is called.
+   * --raw ...?watch=1: one JSON event per line) until stop() is called. A watch the API
+   * server ends (an ERROR event, or the stream closing) is resumed from the last
+   * resourceVersion seen: under load the server's watch cache can lag behind a
+   * resourceVersion just read, and it answers such a watch with an ERROR after 3 s
+   * ("Too large resource version"), which silently lost events before. If the version
+   * has expired (410), the watch restarts from now, and the current objects arrive as
+   * ADDED events.
    */
   watch(
     path: string,
     resourceVersion: string,
     onEvent: (event: { type: string; object: KubeObject }) => void,
   ): { stop: () => void } {
-    const query = `watch=1&allowWatchBookmarks=false&timeoutSeconds=900&resourceVersion=${resourceVersion}`;
-    const child: ChildProcess = spawn(this.tools.KUBECTL as string, ['get', '--raw', `${path}?${query}`], {
-      env: { ...process.env, KUBECONFIG: kubeconfig },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let buffer = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let newline = buffer.indexOf('\n');
-      while (newline >= 0) {
-        const line = buffer.slice(0, newline).trim();
-        buffer = buffer.slice(newline + 1);
-        if (line) onEvent(JSON.parse(line));
-        newline = buffer.indexOf('\n');
-      }
-    });
-    return { stop: () => child.kill('SIGTERM') };
+    let stopped = false;
+    let child: ChildProcess | undefined;
+    let rv = resourceVersion;
+    const start = () => {
+      const query = `watch=1&allowWatchBookmarks=false&timeoutSeconds=900${rv ? `&resourceVersion=${rv}` : ''}`;
+      const current: ChildProcess = spawn(
+        this.tools.KUBECTL as string,
+        ['get', '--raw', `${path}?${query}`],
+        {
+          env: { ...process.env, KUBECONFIG: kubeconfig },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      child = current;
+      let buffer = '';
+      current.stdout?.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        let newline = buffer.indexOf('\n');
+        while (newline >= 0) {
+          const line = buffer.slice(0, newline).trim();
+          buffer = buffer.slice(newline + 1);
+          newline = buffer.indexOf('\n');
+          if (!line) continue;
+          const event = JSON.parse(line) as {
+            type: string;
+            object: KubeObject & { code?: number; message?: string };
+          };
+          if (event.type === 'ERROR') {
+            process.stderr.write(
+              `watch ${path}: ${event.object.message ?? JSON.stringify(event.object)}; resuming\n`,
+            );
+            if (event.object.code === 410) rv = '';
+            continue;
+          }
+          rv = event.object.metadata.resourceVersion ?? rv;
+          onEvent(event);
+        }
+      });
+      current.on('close', () => {
+        if (!stopped && child === current) setTimeout(() => !stopped && start(), 200);
+      });
+    };
+    start();
+    return {
+      stop: () => {
+        stopped = true;
+        child?.kill('SIGTERM');
+      },
+    };
   }
 }
 
