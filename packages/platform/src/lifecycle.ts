@@ -52,8 +52,21 @@ export async function runService(options: RunOptions): Promise<void> {
   releaseStartupMemory();
 }
 
+// The lame duck: a stopping server first answers what still arrives, each answer with Connection:
+// close, and closes once requests have stopped coming for QUIET_MS (at most LAME_DUCK_MAX_MS).
+// Clients on keep-alive connections opened before the pod left its Service (kube-proxy pins them)
+// then reconnect elsewhere after their next answer. Closing at once instead destroys the idle
+// connections, and a client reusing one at that instant gets a reset request (measured: one
+// ECONNRESET in a real pod's SIGTERM drain under load).
+const QUIET_MS = 250;
+const LAME_DUCK_MAX_MS = 2000;
+
 export async function stopService(app: FastifyInstance, steps: StopStep[]): Promise<void> {
   app.readiness.markShuttingDown();
+  const since = Date.now();
+  while (Date.now() - app.traffic.lastRequestAt < QUIET_MS && Date.now() - since < LAME_DUCK_MAX_MS) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   await app.close();
   for (const step of steps) {
     try {

@@ -119,6 +119,7 @@ export function createServer(options: ServerOptions) {
   // refusal would be a failed request for a client that did nothing wrong
   // (measured: one 503 in a pod's SIGTERM drain under load, through the gateway).
   app.addHook('onRequest', (_request, reply, done) => {
+    app.traffic.lastRequestAt = Date.now();
     if (closing) reply.header('connection', 'close');
     done();
   });
@@ -167,7 +168,7 @@ export function createServer(options: ServerOptions) {
   // While stopping, in-flight responses close their connection, so a keep-alive
   // client cannot hold the server open past its last response; and so while the
   // active Service selects the other color (traffic-selection.ts).
-  app.decorate('traffic', { selected: true });
+  app.decorate('traffic', { selected: true, lastRequestAt: 0 });
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (app.readiness.shuttingDown || !app.traffic.selected) reply.header('connection', 'close');
     done(null, payload);

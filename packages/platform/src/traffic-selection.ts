@@ -16,8 +16,11 @@ import { type BlueGreenEnv, followActiveColor } from './active-color.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** False while this pod's active Service selects the other color. */
-    traffic: { selected: boolean };
+    /**
+     * selected: false while this pod's active Service selects the other color. lastRequestAt: when
+     * the last request arrived (ms since the epoch), for the stop's lame-duck wait (lifecycle.ts).
+     */
+    traffic: { selected: boolean; lastRequestAt: number };
   }
 }
 

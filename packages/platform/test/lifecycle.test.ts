@@ -58,6 +58,43 @@ describe('service process lifecycle', { timeout: 60_000 }, () => {
     expect(output.indexOf('"msg":"stopping"')).toBeLessThan(output.indexOf('STOP-STEP consumers'));
   });
 
+  it('is a lame duck first: a keep-alive client sending through the SIGTERM gets every answer, told to reconnect', async () => {
+    const port = await freePort();
+    const service = runTs(fixture, {
+      SERVICE_NAME: 'demo',
+      PORT: String(port),
+      SERVICE_TOKEN_SECRETS: secret,
+      SHUTDOWN_GRACE: '5s',
+    });
+    await eventually(() => (service.output().includes('LISTENING') ? true : undefined), {
+      timeoutMs: 20_000,
+      what: 'listening',
+    });
+    // A client that sends every 25 ms on its keep-alive connection, as a client pinned to a pod
+    // by kube-proxy does, and goes elsewhere once an answer says `Connection: close`.
+    const answers: string[] = [];
+    let sent = 0;
+    let told = false;
+    const deadline = Date.now() + 10_000;
+    while (!told && Date.now() < deadline) {
+      if (++sent === 10) service.child.kill('SIGTERM');
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/health/live`);
+        await response.arrayBuffer();
+        told = response.headers.get('connection') === 'close';
+        answers.push(`${response.status}${told ? ' close' : ''}`);
+      } catch (error) {
+        answers.push(String((error as Error).cause ?? error));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    // Closing at once would have refused the request after the SIGTERM, or reset it.
+    expect(answers.filter((a) => !a.startsWith('200'))).toEqual([]);
+    expect(answers.at(-1)).toBe('200 close');
+    const { code } = await service.exited;
+    expect(code, service.output()).toBe(0);
+  });
+
   it('is forced out when stopping takes longer than the grace period', async () => {
     const port = await freePort();
     const service = runTs(fixture, {
