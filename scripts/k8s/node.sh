@@ -834,7 +834,10 @@ cmd_import() {
 	local archive
 	for archive in "$@"; do
 		k8s_log "importing $archive into $K8S_NODE_NAME"
-		ctr_k8s images import --no-unpack=false "$archive" >/dev/null
+		# Pinned: the kubelet's image garbage collection (disk pressure) never deletes them. Nothing
+		# can pull them again here, and unpinned ones were deleted two minutes after their import
+		# on a nearly full disk, before the pods that need them started.
+		ctr_k8s images import --no-unpack=false --label io.cri-containerd.pinned=pinned "$archive" >/dev/null
 	done
 }
 

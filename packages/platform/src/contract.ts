@@ -66,7 +66,6 @@ const SHARED = {
   400: 'The request is malformed: a parameter, header or body field fails validation (each named in `errors`), the body is not JSON, or the URL cannot be decoded.',
   404: 'No such resource (or none that you may see).',
   413: 'The request body is larger than this endpoint accepts.',
-  414: 'A path parameter is longer than any this API accepts.',
   415: 'The request body is not `application/json`.',
   431: 'The request headers are larger than this API accepts.',
   503: 'A service this request needs is briefly unavailable, or this instance is shutting down; retry after `Retry-After` seconds.',
@@ -81,7 +80,6 @@ export function problemStatuses(route: RouteFacts): Map<number, string> {
   ]);
   if (route.hasParams) {
     statuses.set(404, SHARED[404]);
-    statuses.set(414, SHARED[414]);
   }
   if (BODY_METHODS.has(route.method)) {
     statuses.set(413, SHARED[413]);

@@ -291,8 +291,14 @@ function clientErrorHandler(error: Error & { code?: string }, socket: Socket): v
 }
 
 function frameworkProblem(error: FastifyError): Problem {
+  // A path parameter longer than the router keeps (100 characters) is longer than any the
+  // API's schemas allow (ids, SKUs): a request that violates the schema, 400 like every other.
+  // Not 414, which says the whole URI is too long, and which schema-based clients (and
+  // schemathesis) do not count as a refusal of invalid input.
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    return new Problem(414, 'uri-too-long', 'A path parameter is longer than any this API accepts.');
+    return problems.badRequest('A path parameter is longer than any this API accepts.', [
+      { path: 'params', message: 'longer than any this API accepts' },
+    ]);
   }
   return problems.badRequest(`The URL is not valid: ${error.message}`);
 }
