@@ -208,17 +208,18 @@ describe('a SIGTERM drains a pod without a failed request', () => {
     // A finalizer of the test's own holds the deleted pod's object after the kubelet is done
     // with it, so its final container state can be read at leisure. (A watch for the DELETED
     // event missed it in loaded CI runs: the pod was gone after 8 s, the test waited 120 s.)
-    const hold = 'shop.example/drain-test';
-    await k.kubectl([
-      'patch',
-      'pod',
-      victim,
-      '-n',
-      s.namespace,
-      '--type=merge',
-      '-p',
-      JSON.stringify({ metadata: { finalizers: [hold] } }),
-    ]);
+    const hold = (finalizers: string[]) =>
+      k.kubectl([
+        'patch',
+        'pod',
+        victim,
+        '-n',
+        s.namespace,
+        '--type=merge',
+        '-p',
+        JSON.stringify({ metadata: { finalizers } }),
+      ]);
+    await hold(['shop.example/drain-test']);
     await k.kubectl(['delete', 'pod', victim, '-n', s.namespace, '--wait=false']);
     let terminated: { exitCode?: number; reason?: string };
     try {
@@ -235,16 +236,7 @@ describe('a SIGTERM drains a pod without a failed request', () => {
         { timeoutMs: 120_000, intervalMs: 250 },
       );
     } finally {
-      await k.kubectl([
-        'patch',
-        'pod',
-        victim,
-        '-n',
-        s.namespace,
-        '--type=json',
-        '-p',
-        JSON.stringify([{ op: 'remove', path: '/metadata/finalizers' }]),
-      ]);
+      await hold([]);
     }
     await eventually(`${victim} gone`, async () =>
       (

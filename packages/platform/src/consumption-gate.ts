@@ -165,11 +165,7 @@ export class ConsumptionGate {
         this.#supervise();
         await this.#report(true);
       } catch (error) {
-        this.#lastError = error instanceof Error ? error.message : String(error);
-        this.#log.error({ err: error }, 'the consumers did not start; trying again');
-        this.#running = undefined;
-        await Promise.allSettled(consumers.map((consumer) => consumer.stop()));
-        this.#retryLater();
+        await this.#startFailed(error, consumers, 'the consumers did not start; trying again');
       }
     } else if (!this.#wanted && this.#running) {
       const consumers = this.#running;
@@ -237,12 +233,17 @@ export class ConsumptionGate {
       this.#log.info({ group: group.groupId }, 'the replacement consumer started');
     } catch (error) {
       // As when the consumers did not start at all: every one is stopped, and all start again later.
-      this.#lastError = error instanceof Error ? error.message : String(error);
-      this.#log.error({ err: error }, 'the replacement consumer did not start; trying again');
-      this.#running = undefined;
-      await Promise.allSettled(running.map((consumer) => consumer.stop()));
-      this.#retryLater();
+      await this.#startFailed(error, running, 'the replacement consumer did not start; trying again');
     }
+  }
+
+  /** Stops every consumer of a start that failed (readiness names the error) and tries again later. */
+  async #startFailed(error: unknown, consumers: GatedConsumer[], message: string): Promise<void> {
+    this.#lastError = error instanceof Error ? error.message : String(error);
+    this.#log.error({ err: error }, message);
+    this.#running = undefined;
+    await Promise.allSettled(consumers.map((consumer) => consumer.stop()));
+    this.#retryLater();
   }
 
   #retryLater(): void {
