@@ -20,7 +20,7 @@
 // running consumer whether it is failing (IdempotentConsumer.failure) and
 // replaces one that is with a fresh consumer in the same group.
 import { type BackoffPolicy, fullJitterDelay, sleep } from './backoff.js';
-import type { Readiness } from './health.js';
+import { type Readiness, withTimeout } from './health.js';
 import type { Logger } from './logging.js';
 
 export type Color = 'blue' | 'green';
@@ -209,18 +209,14 @@ export class ConsumptionGate {
     // A consumer stuck in its handler may never finish stopping: it is abandoned. What it still
     // handles later is recorded in processed_messages like anything else, so nothing happens twice.
     const abandonAfterMs = this.#options.abandonAfterMs ?? 10_000;
-    const abandon = new AbortController();
-    const stopped = await Promise.race([
-      failing.stop().then(
-        () => true,
-        () => true,
-      ),
-      sleep(abandonAfterMs, abandon.signal).then(
-        () => false,
-        () => true,
-      ),
-    ]);
-    abandon.abort();
+    const stopped = await withTimeout(
+      failing.stop().catch(() => undefined),
+      abandonAfterMs,
+      'the failing consumer did not stop',
+    ).then(
+      () => true,
+      () => false,
+    );
     if (!stopped)
       this.#log.warn(
         { group: group.groupId, abandonAfterMs },
