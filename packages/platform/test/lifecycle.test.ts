@@ -15,6 +15,22 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** The fixture service on a free port, once it listens. */
+async function startFixture(env: Record<string, string>) {
+  const port = await freePort();
+  const service = runTs(fixture, {
+    SERVICE_NAME: 'demo',
+    PORT: String(port),
+    SERVICE_TOKEN_SECRETS: secret,
+    ...env,
+  });
+  await eventually(() => (service.output().includes('LISTENING') ? true : undefined), {
+    timeoutMs: 20_000,
+    what: 'listening',
+  });
+  return { port, service };
+}
+
 describe('service process lifecycle', { timeout: 60_000 }, () => {
   it('refuses to start with a bad configuration and names each variable', async () => {
     const service = runTs(fixture, { SERVICE_NAME: 'demo', PORT: 'not-a-port', SERVICE_TOKEN_SECRETS: '' });
@@ -26,19 +42,8 @@ describe('service process lifecycle', { timeout: 60_000 }, () => {
   });
 
   it('on SIGTERM turns unready at once, finishes the in-flight request, runs its stop steps and exits 0', async () => {
-    const port = await freePort();
+    const { port, service } = await startFixture({ SHUTDOWN_GRACE: '5s', SLOW_MS: '1500' });
     const base = `http://127.0.0.1:${port}`;
-    const service = runTs(fixture, {
-      SERVICE_NAME: 'demo',
-      PORT: String(port),
-      SERVICE_TOKEN_SECRETS: secret,
-      SHUTDOWN_GRACE: '5s',
-      SLOW_MS: '1500',
-    });
-    await eventually(() => (service.output().includes('LISTENING') ? true : undefined), {
-      timeoutMs: 20_000,
-      what: 'listening',
-    });
 
     const inFlight = fetch(`${base}/slow`).then(async (r) => ({ status: r.status, body: await r.json() }));
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -59,17 +64,7 @@ describe('service process lifecycle', { timeout: 60_000 }, () => {
   });
 
   it('is a lame duck first: a keep-alive client sending through the SIGTERM gets every answer, told to reconnect', async () => {
-    const port = await freePort();
-    const service = runTs(fixture, {
-      SERVICE_NAME: 'demo',
-      PORT: String(port),
-      SERVICE_TOKEN_SECRETS: secret,
-      SHUTDOWN_GRACE: '5s',
-    });
-    await eventually(() => (service.output().includes('LISTENING') ? true : undefined), {
-      timeoutMs: 20_000,
-      what: 'listening',
-    });
+    const { port, service } = await startFixture({ SHUTDOWN_GRACE: '5s' });
     // A client that sends every 25 ms on its keep-alive connection, as a client pinned to a pod
     // by kube-proxy does, and goes elsewhere once an answer says `Connection: close`.
     const answers: string[] = [];
@@ -96,18 +91,7 @@ describe('service process lifecycle', { timeout: 60_000 }, () => {
   });
 
   it('is forced out when stopping takes longer than the grace period', async () => {
-    const port = await freePort();
-    const service = runTs(fixture, {
-      SERVICE_NAME: 'demo',
-      PORT: String(port),
-      SERVICE_TOKEN_SECRETS: secret,
-      SHUTDOWN_GRACE: '500ms',
-      SLOW_MS: '60000',
-    });
-    await eventually(() => (service.output().includes('LISTENING') ? true : undefined), {
-      timeoutMs: 20_000,
-      what: 'listening',
-    });
+    const { port, service } = await startFixture({ SHUTDOWN_GRACE: '500ms', SLOW_MS: '60000' });
     const stuck = fetch(`http://127.0.0.1:${port}/slow`).catch(() => 'cut off');
     await new Promise((resolve) => setTimeout(resolve, 200));
     const killedAt = performance.now();
