@@ -3,12 +3,25 @@
 // (docs/bluegreen-conventions.md), with a read-only Role that names only that
 // Service. And how it tells others whether it consumes: one key per pod in the
 // ConfigMap <release>-<service>-consumers, which `bluegreen status` reads.
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, Watch } from '@kubernetes/client-node';
+//
+// @kubernetes/client-node is loaded only when a pod follows a color: importing it
+// costs every process about 22 MiB of live heap, 80 MiB of RSS and a third of a
+// second of CPU (measured on Node 24), for code that outside a blue-green pod
+// never runs. Hence the type-only import and kubernetes() below.
+import type { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import { fullJitterDelay, sleep } from './backoff.js';
 import type { ActiveColorSource, Color } from './consumption-gate.js';
 
 export const COLOR_LABEL = 'shop.example/color';
+
+type Kubernetes = typeof import('@kubernetes/client-node');
+let loading: Promise<Kubernetes> | undefined;
+/** The Kubernetes client, imported on first use (see the top of this file). */
+function kubernetes(): Promise<Kubernetes> {
+  loading ??= import('@kubernetes/client-node');
+  return loading;
+}
 
 /** The color a Service's selector picks, or null when it picks none (or not blue/green). */
 export function selectedColor(
@@ -32,8 +45,6 @@ export interface ActiveServiceOptions {
 /** Follows the active Service: a read, then a watch from that version, again after any end. */
 export class ActiveServiceWatch implements ActiveColorSource {
   readonly #options: ActiveServiceOptions;
-  readonly #kc: KubeConfig;
-  readonly #core: CoreV1Api;
   readonly #log: Logger;
   readonly #stopping = new AbortController();
   #watch: AbortController | undefined;
@@ -41,8 +52,6 @@ export class ActiveServiceWatch implements ActiveColorSource {
 
   constructor(options: ActiveServiceOptions) {
     this.#options = options;
-    this.#kc = options.kubeConfig ?? defaultKubeConfig();
-    this.#core = this.#kc.makeApiClient(CoreV1Api);
     this.#log = options.logger.child({ component: 'active-color', service: options.service });
   }
 
@@ -58,7 +67,9 @@ export class ActiveServiceWatch implements ActiveColorSource {
       last = active;
       onActive(active);
     };
-    this.#done = this.#loop(tell);
+    const k8s = await kubernetes();
+    const kc = this.#options.kubeConfig ?? defaultKubeConfig(k8s);
+    this.#done = this.#loop(tell, k8s, kc);
     await Promise.race([first, sleep(firstAnswerMs, this.#stopping.signal).catch(() => undefined)]);
   }
 
@@ -68,12 +79,13 @@ export class ActiveServiceWatch implements ActiveColorSource {
     await this.#done;
   }
 
-  async #loop(tell: (active: Color | null) => void): Promise<void> {
+  async #loop(tell: (active: Color | null) => void, k8s: Kubernetes, kc: KubeConfig): Promise<void> {
     const { namespace, service } = this.#options;
+    const core = kc.makeApiClient(k8s.CoreV1Api);
     const path = `/api/v1/namespaces/${namespace}/services`;
     for (let attempt = 0; !this.#stopping.signal.aborted; ) {
       try {
-        const version = await this.#read(tell);
+        const version = await this.#read(core, tell);
         attempt = 0;
         await new Promise<void>((resolve, reject) => {
           const resync = setTimeout(() => this.#watch?.abort(), this.#options.resyncMs ?? 60_000);
@@ -83,7 +95,7 @@ export class ActiveServiceWatch implements ActiveColorSource {
               reject(error);
             else resolve();
           };
-          new Watch(this.#kc)
+          new k8s.Watch(kc)
             .watch(
               path,
               {
@@ -115,10 +127,10 @@ export class ActiveServiceWatch implements ActiveColorSource {
   }
 
   /** Reads the Service, tells its color, and returns the version to watch from. */
-  async #read(tell: (active: Color | null) => void): Promise<string | undefined> {
+  async #read(core: CoreV1Api, tell: (active: Color | null) => void): Promise<string | undefined> {
     const { namespace, service } = this.#options;
     try {
-      const found = await this.#core.readNamespacedService({ name: service, namespace });
+      const found = await core.readNamespacedService({ name: service, namespace });
       tell(selectedColor(found));
       return found.metadata?.resourceVersion;
     } catch (error) {
@@ -139,21 +151,27 @@ export function consumerReporter(options: {
   color: Color;
   kubeConfig?: KubeConfig;
 }): (consuming: boolean | 'gone') => Promise<void> {
-  const core = (options.kubeConfig ?? defaultKubeConfig()).makeApiClient(CoreV1Api);
+  let client: Promise<{ core: CoreV1Api; k8s: Kubernetes }> | undefined;
+  const connect = async () => {
+    const k8s = await kubernetes();
+    return { k8s, core: (options.kubeConfig ?? defaultKubeConfig(k8s)).makeApiClient(k8s.CoreV1Api) };
+  };
   return async (consuming) => {
+    client ??= connect();
+    const { core, k8s } = await client;
     const entry =
       consuming === 'gone'
         ? null
         : JSON.stringify({ color: options.color, consuming, since: new Date().toISOString() });
     await core.patchNamespacedConfigMap(
       { name: options.configMap, namespace: options.namespace, body: { data: { [options.pod]: entry } } },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
   };
 }
 
-function defaultKubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
+function defaultKubeConfig(k8s: Kubernetes): KubeConfig {
+  const kc = new k8s.KubeConfig();
   kc.loadFromDefault();
   return kc;
 }
@@ -181,14 +199,11 @@ export function followActiveColor(
   const service = env.BLUEGREEN_ACTIVE_SERVICE;
   if (!color || !service) return undefined;
   const namespace = env.POD_NAMESPACE ?? 'default';
-  const kubeConfig = defaultKubeConfig();
   const configMap = env.BLUEGREEN_CONSUMERS_CONFIGMAP;
   const pod = env.POD_NAME;
   return {
     color,
-    source: new ActiveServiceWatch({ namespace, service, logger, kubeConfig }),
-    ...(configMap && pod
-      ? { report: consumerReporter({ namespace, configMap, pod, color, kubeConfig }) }
-      : {}),
+    source: new ActiveServiceWatch({ namespace, service, logger }),
+    ...(configMap && pod ? { report: consumerReporter({ namespace, configMap, pod, color }) } : {}),
   };
 }
