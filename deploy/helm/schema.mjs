@@ -126,6 +126,7 @@ const schema = {
     }),
     auth: obj({ accessTokenTtl: duration('access token lifetime (1m to 1440m)') }),
     resources,
+    nodeOptions: str("NODE_OPTIONS of every service (V8's heap limits); empty: none"),
     pdb: obj({ maxUnavailable: { type: ['integer', 'string'], pattern: '^[0-9]+%$', minimum: 0 } }),
     services: obj(
       {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { coloredServices, databaseServices, system } from '@shop/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { SERVICE_NODE_OPTIONS } from '../../../packages/stack/src/services.js';
 import { generateSigningKeysEnv, signingKeysEnv } from '../../../services/users/src/signing-keys.js';
 import { Cluster, chartDir, eventually, type KubeObject, loadVersions, repoRoot } from './tools.js';
 
@@ -607,6 +608,8 @@ describe('the chart on a real API server (kwok nodes)', () => {
         ).toBeGreaterThan(preStop + grace);
         expect(env.OTEL_EXPORTER_OTLP_ENDPOINT).toBe(`http://${release}-otel-collector:4318`);
         expect(env.KAFKA_BROKERS).toBe(`${release}-kafka:9092`);
+        // V8's heap limits, the same as make dev's (the two were measured together).
+        expect(env.NODE_OPTIONS).toBe(SERVICE_NODE_OPTIONS);
       }
     }
     const gatewayEnv = get('Deployment', `${release}-gateway-blue`).spec.template.spec.containers[0].env;

@@ -92,7 +92,14 @@ export class ServiceProcess {
       : [process.execPath, args];
     const child = spawn(command, commandArgs, {
       cwd: join(repoRoot, 'services', name),
-      env: { ...process.env, ...env, FORCE_COLOR: '0' },
+      env: {
+        ...process.env,
+        ...env,
+        // Flags from the caller's own NODE_OPTIONS (an --inspect, a heap-snapshot signal) come after
+        // the service's, so theirs win where both set one.
+        NODE_OPTIONS: [env.NODE_OPTIONS, process.env.NODE_OPTIONS].filter(Boolean).join(' '),
+        FORCE_COLOR: '0',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
       // Its own process group, so a terminal's Ctrl-C reaches the runner, which stops services in order.
       detached: true,

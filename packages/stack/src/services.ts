@@ -24,6 +24,18 @@ export interface StackSettings {
 
 const url = (port: number) => `http://127.0.0.1:${port}`;
 
+/**
+ * V8's heap limits for every service, the same as the chart's `nodeOptions` (a chart test holds
+ * the two equal). Left to its defaults on a machine with plenty of memory, V8 lets the young
+ * generation grow to 128 MiB and the old one to several times what is live before collecting it:
+ * services with 25-60 MiB of live objects peaked at 240-420 MiB of RSS under the order benchmark.
+ * With these limits they peaked at 96-179 MiB, at the same capacity and CPU per order
+ * (bench/FINDINGS.md). 256 MiB of old space is far above what is live, so it is no squeeze; V8
+ * also grows the heap less eagerly under a limit this size. It leaves room in the chart's
+ * 512 MiB memory limit for the young generation, code and buffers.
+ */
+export const SERVICE_NODE_OPTIONS = '--max-old-space-size=256 --max-semi-space-size=16';
+
 /** The environment of one service process. */
 export function environmentOf(name: ServiceName, s: StackSettings): Record<string, string> {
   const common = {
@@ -34,6 +46,7 @@ export function environmentOf(name: ServiceName, s: StackSettings): Record<strin
     SERVICE_TOKEN_SECRETS: s.secrets.serviceTokenSecrets,
     KAFKA_BROKERS: s.kafkaBrokers.join(','),
     KAFKA_TOPIC_PREFIX: s.kafkaTopicPrefix,
+    NODE_OPTIONS: SERVICE_NODE_OPTIONS,
     ...(name in s.databases ? { DATABASE_URL: s.databases[name as DatabaseService] } : {}),
   };
   // Where the services it calls are, then what only it needs.

@@ -19,6 +19,10 @@ dev`). Arguments: dict root name color.
   value: {{ $port | quote }}
 - name: LOG_LEVEL
   value: {{ $root.Values.logLevel | quote }}
+{{- with $root.Values.nodeOptions }}
+- name: NODE_OPTIONS
+  value: {{ . | quote }}
+{{- end }}
 - name: SHUTDOWN_GRACE
   value: {{ $svc.shutdownGrace | default $root.Values.shutdown.grace | quote }}
 - name: SERVICE_TOKEN_SECRETS
