@@ -19,6 +19,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
+import { SERVICE_NODE_OPTIONS } from '@shop/stack';
 import { infra, repoRoot } from '@shop/testkit';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { parse as parseYaml } from 'yaml';
@@ -243,6 +244,8 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
         // The production default: one access-log line per request, to a file as a container runtime would.
         LOG_LEVEL: 'info',
         NODE_ENV: 'production',
+        // The production heap limits (the chart's nodeOptions).
+        NODE_OPTIONS: SERVICE_NODE_OPTIONS,
         SERVICE_TOKEN_SECRETS: randomBytes(32).toString('base64url'),
         KAFKA_BROKERS: infra().kafkaBrokers.join(','),
         KAFKA_TOPIC_PREFIX: topicPrefix,
@@ -444,6 +447,7 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
           : 'none',
         path: `GET ${PATH} ((f), (g): GET ${PROTECTED_PATH}, a route that needs a signed-in user)`,
         upstream: 'plain node:http, a 133-byte JSON document, keep-alive',
+        heap: `our gateway with the production heap limits, NODE_OPTIONS=${SERVICE_NODE_OPTIONS}; Express, nginx and the floor with Node's defaults`,
         logs: 'every server writes its own log file (stdout and stderr opened on the file, as a log driver takes them)',
         nginx: 'Debian nginx, 1 worker, keepalive 128 to the upstream, access_log off',
         express: 'Express 5 + http-proxy-middleware 3, keep-alive agent (maxSockets 128), nothing else',
