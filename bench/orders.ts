@@ -14,7 +14,13 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { ShopClient, type SmokeConfig } from '@shop/smoke';
-import { DEFAULT_ADMIN_EMAIL, DEFAULT_ADMIN_PASSWORD, type ServiceName, serviceNames } from '@shop/stack';
+import {
+  DEFAULT_ADMIN_EMAIL,
+  DEFAULT_ADMIN_PASSWORD,
+  SERVICE_NODE_OPTIONS,
+  type ServiceName,
+  serviceNames,
+} from '@shop/stack';
 import { infra } from '@shop/testkit';
 import pg from 'pg';
 import { Pool } from 'undici';
@@ -254,6 +260,7 @@ export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersRep
         tracing: 'OTEL_SDK_DISABLED=true (no collector runs here)',
         memory:
           'VmRSS from /proc, idle 10 s after every service was ready; peak = the highest of VmHWM (reset after the warm-up) and 0.5 s samples',
+        heap: `NODE_OPTIONS=${SERVICE_NODE_OPTIONS} in every service, as the chart's nodeOptions`,
         cpuProfile: options.cpuProfile,
         runtime:
           options.runtime === 'compiled'
