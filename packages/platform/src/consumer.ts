@@ -1,23 +1,27 @@
-// The idempotent consumer, batch first. What one fetch brought from a partition
-// is handled in chunks, each in ONE database transaction: one BEGIN and COMMIT
-// (one WAL flush), one statement that takes the per-key locks and records every
+// The idempotent consumer, batch first. What one fetch brought, from every
+// partition it brought something for, is handled in ONE database transaction
+// (up to `batchSize` messages; more make several): one BEGIN and COMMIT (one
+// WAL flush), one statement that takes the per-key locks and records every
 // message in `processed_messages`, and one call of the service's handler with
-// all the chunk's new messages, so the handler can work set-based (one UPDATE
-// for many rows). A redelivered message (Kafka gives at-least-once) finds its
-// processed row and has no second effect.
+// all the new messages, so the handler can work set-based (one UPDATE for many
+// rows). kafkajs hands each partition to its own eachBatch call; the calls of
+// one fetch meet in a Coalescer (coalescer.ts). At moderate rates a fetch
+// brings one message from each of several partitions, and one transaction per
+// partition made a transaction per message. A redelivered message (Kafka gives
+// at-least-once) finds its processed row and has no second effect.
 //
-// If anything in a chunk fails, its transaction is rolled back whole and the
-// chunk is handled again one message at a time, through the same handler: a
+// If anything in a transaction fails, it is rolled back whole and each
+// partition's messages are handled again one at a time, through the same handler: a
 // handler that fails alone is retried with backoff and, after `maxAttempts`, sent
 // to the dead-letter topic with the error attached, and the partition moves on.
 // A message that is not valid at all goes there at once. A database or network
 // outage is not the message's fault: it is retried for as long as it takes,
 // holding the partition, so nothing is dead-lettered because Postgres restarted.
 //
-// A chunk holds every row lock its handler takes until it commits, so handlers
-// lock rows shared between keys (products, say) in one deterministic order, e.g.
-// one `SELECT ... ORDER BY id FOR UPDATE` for the whole chunk; then two chunks of
-// different partitions cannot deadlock. Nothing slow runs inside the transaction:
+// A transaction holds every row lock its handler takes until it commits, so
+// handlers lock rows shared between keys (products, say) in one deterministic
+// order, e.g. one `SELECT ... ORDER BY id FOR UPDATE` for all its messages; then
+// two transactions running at once cannot deadlock. Nothing slow runs inside the transaction:
 // a remote call goes in `afterCommit`, with a durable record of the intent.
 import { type Context, context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
@@ -31,7 +35,8 @@ import {
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { type BackoffPolicy, fullJitterDelay, sleep } from './backoff.js';
-import type { Database, Sql } from './database.js';
+import { Coalescer } from './coalescer.js';
+import { type Database, type Sql, sqlLiteral } from './database.js';
 import { type ConsumerTimings, consumerSettings } from './kafka.js';
 import type { Logger } from './logging.js';
 import { Counter, Histogram, metric } from './metrics.js';
@@ -104,8 +109,12 @@ export interface IdempotentConsumerOptions {
   backoff?: BackoffPolicy;
   /** Backoff while the infrastructure is down (no attempt limit). */
   outageBackoff?: BackoffPolicy;
+  /**
+   * How many partitions' batches of a fetch kafkajs hands over at once (default 64): all of them,
+   * so that they meet in one transaction.
+   */
   partitionsConsumedConcurrently?: number;
-  /** At most this many messages of one partition are handled in one transaction. */
+  /** At most this many messages are handled in one transaction. */
   batchSize?: number;
   /**
    * How long handled offsets may wait before they are committed to Kafka, together (ms; default
@@ -115,6 +124,15 @@ export interface IdempotentConsumerOptions {
    * graceful stop commits first.
    */
   commitIntervalMs?: number;
+  /**
+   * The least time from one fetch's messages to the next fetch (ms; default 0). A fetch returns
+   * as soon as anything is there, so at moderate rates each one brings a message or two and every
+   * message pays a fetch and a transaction of its own; lingering lets the next fetch bring what
+   * arrived meanwhile, to share them (Kafka's producers linger 5 ms by default, for the same
+   * reason). The first message after a quiet spell is fetched at once; the cost is at most this
+   * long for the ones behind it.
+   */
+  lingerMs?: number;
   /** The group's session and heartbeat (kafka.ts). */
   timings?: ConsumerTimings;
   /**
@@ -142,33 +160,32 @@ interface Traced {
   active: Context;
 }
 
-const CLAIM = {
-  name: 'shop-consumer-claim',
-  // The per-key locks, in a fixed order so two transactions cannot deadlock on them, then the
-  // processed rows, in one statement: the lock is taken (the CTE runs first) before the rows are
-  // written. A key's messages are handled one at a time in this group even when a rebalance
-  // briefly hands its partition to a second member while the first is still handling it.
-  text: `WITH locked AS MATERIALIZED (
-           SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) AS n
-             FROM (SELECT DISTINCT k FROM unnest($1::text[]) AS k ORDER BY k) AS keys)
-         INSERT INTO processed_messages (consumer_group, message_id)
-         SELECT $2, id FROM locked, unnest($3::uuid[]) AS id
-         ON CONFLICT DO NOTHING RETURNING message_id::text AS id`,
-};
-
 /**
  * Takes the per-key locks of `messages` and records them as processed by `group`, in the caller's
  * transaction; returns the ids that were new (the others were handled before).
+ *
+ * The per-key locks come first, in a fixed order so two transactions cannot deadlock on them, then
+ * the processed rows, in one statement: the lock is taken (the CTE runs first) before the rows are
+ * written. A key's messages are handled one at a time in this group even when a rebalance briefly
+ * hands its partition to a second member while the first is still handling it. The statement is
+ * the transaction's first, written with its values inlined so that BEGIN travels with it
+ * (Database.transaction); the message ids are UUIDs (the envelope's schema) and every string is
+ * quoted by node-postgres.
  */
 export async function claimMessages(
   tx: Sql,
   group: string,
   messages: readonly Message[],
 ): Promise<Set<string>> {
-  const { rows } = await tx.query<{ id: string }>({
-    ...CLAIM,
-    values: [messages.map((m) => `${group}:${m.key}`), group, messages.map((m) => m.id)],
-  });
+  const keys = messages.map((m) => `${group}:${m.key}`);
+  const { rows } = await tx.query<{ id: string }>(
+    `WITH locked AS MATERIALIZED (
+       SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) AS n
+         FROM (SELECT DISTINCT k FROM unnest(${sqlLiteral(keys)}::text[]) AS k ORDER BY k) AS keys)
+     INSERT INTO processed_messages (consumer_group, message_id)
+     SELECT ${sqlLiteral(group)}, id FROM locked, unnest(${sqlLiteral(messages.map((m) => m.id))}::uuid[]) AS id
+     ON CONFLICT DO NOTHING RETURNING message_id::text AS id`,
+  );
   return new Set(rows.map((row) => row.id));
 }
 
@@ -216,6 +233,8 @@ export class IdempotentConsumer {
   #crashedForGood: string | undefined;
   #started = false;
   #lastActivityAt = performance.now();
+  /** Where the partitions of a fetch meet: one transaction for all their messages. */
+  readonly #together: Coalescer<Traced, Outcome>;
   readonly #processed?: Counter;
   readonly #duration?: Histogram;
 
@@ -228,6 +247,11 @@ export class IdempotentConsumer {
       ...options,
     };
     this.#handled = new Set(options.handling.types);
+    this.#together = new Coalescer(
+      // One message alone goes straight to #handleAlone, with its retries.
+      (work) => (work.length > 1 ? this.#handleTogether(work) : Promise.resolve(undefined)),
+      this.#options.batchSize,
+    );
     this.#log = options.logger.child({ component: 'consumer', group: options.groupId });
     this.#consumer = options.kafka.consumer({
       groupId: options.groupId,
@@ -296,7 +320,7 @@ export class IdempotentConsumer {
       fromBeginning: this.#options.fromBeginning ?? true,
     });
     await this.#consumer.run({
-      partitionsConsumedConcurrently: this.#options.partitionsConsumedConcurrently ?? 3,
+      partitionsConsumedConcurrently: this.#options.partitionsConsumedConcurrently ?? 64,
       eachBatchAutoResolve: false,
       // kafkajs commits after every batch when it commits by itself; here a timer commits what
       // was handled at most once every commitIntervalMs (#commitSoon).
@@ -367,6 +391,7 @@ export class IdempotentConsumer {
   };
 
   async #consumeBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) {
+    const fetched = performance.now();
     const size = this.#options.batchSize;
     for (let start = 0; start < batch.messages.length; start += size) {
       // A rebalance took the partition away, or the consumer is stopping: the rest is redelivered.
@@ -384,6 +409,9 @@ export class IdempotentConsumer {
       this.#alive();
       await heartbeat();
     }
+    // kafkajs fetches again once every partition's eachBatch has returned.
+    const linger = fetched + (this.#options.lingerMs ?? 0) - performance.now();
+    if (linger > 0 && isRunning()) await sleep(linger, this.#stopController.signal).catch(() => undefined);
   }
 
   async #consumeChunk(
@@ -409,13 +437,10 @@ export class IdempotentConsumer {
       .filter((d): d is Extract<Delivery, { kind: 'handle' }> => d.kind === 'handle')
       .map((delivery) => this.#trace(topic, delivery));
     try {
-      if (work.length > 1) {
-        const outcomes = await this.#handleTogether(work);
-        if (outcomes) {
-          for (const [i, w] of work.entries()) count(w.delivery.envelope.type, outcomes[i]!);
-          return;
-        }
-        for (const w of work) w.span.setAttribute('shop.batch.retried_alone', true);
+      const outcomes = work.length > 0 ? await this.#together.submit(work) : [];
+      if (outcomes) {
+        for (const [i, w] of work.entries()) count(w.delivery.envelope.type, outcomes[i]!);
+        return;
       }
       for (const w of work) {
         count(w.delivery.envelope.type, await this.#handleAlone(topic, partition, w, heartbeat));
@@ -476,8 +501,9 @@ export class IdempotentConsumer {
   }
 
   /**
-   * Handles a chunk's messages in one transaction. Returns each one's outcome, or undefined,
-   * having changed nothing, if any of it failed: the caller then handles them one at a time.
+   * Handles messages (of one fetch, from any of its partitions) in one transaction. Returns each
+   * one's outcome, or undefined, having changed nothing, if any of it failed: each partition then
+   * handles its messages one at a time.
    */
   async #handleTogether(work: Traced[]): Promise<Outcome[] | undefined> {
     try {
@@ -488,8 +514,9 @@ export class IdempotentConsumer {
       if (this.#stopController.signal.aborted) throw error;
       this.#log.info(
         { err: error, messages: work.length },
-        'handling a chunk failed; handling its messages one at a time',
+        'handling a batch failed; handling its messages one at a time',
       );
+      for (const w of work) w.span.setAttribute('shop.batch.retried_alone', true);
       return undefined;
     }
   }

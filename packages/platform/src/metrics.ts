@@ -7,7 +7,10 @@ export { Counter, Gauge, Histogram, Registry };
 export function createRegistry(service: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
-  collectDefaultMetrics({ register: registry });
+  // The event-loop delay is sampled by a timer; prom-client's default of every 10 ms wakes an idle
+  // process 100 times a second, which on a VM is a measurable share of what a service costs at
+  // moderate load (bench/FINDINGS.md). Every 100 ms still shows any stall worth a look.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
   return registry;
 }
 

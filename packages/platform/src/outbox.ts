@@ -3,21 +3,28 @@
 // describe, so either both happen or neither does. The relay then publishes
 // pending rows to Kafka in batches and marks them sent only after the broker
 // acknowledged; a crash in between means the rows are sent again, and consumers
-// drop the duplicates by message id (see consumer.ts). Several replicas can relay
-// at once: rows are claimed with FOR UPDATE SKIP LOCKED, and a row is held back
-// while an earlier row of its key is still pending outside its batch, which keeps
-// the order per key (writers of one aggregate serialise on its row, so id order
-// is commit order).
+// drop the duplicates by message id (see consumer.ts). Several replicas may run a
+// relay on one database; one of them relays at a time (a transaction-scoped
+// advisory lock), so rows go in id order, which keeps the order per key (writers
+// of one aggregate serialise on its row, so id order is commit order). The others
+// stand by and take over within a second when it stops.
+//
+// A round is three round trips: BEGIN, the lock and the claim as one simple
+// query; the Kafka request; the mark and COMMIT as one. On this kind of machine a
+// round trip costs a process wake-up on each side, and at moderate rates those
+// are most of what a message costs (bench/FINDINGS.md).
 import { type Message, topicOf } from '@shop/contracts';
 import type { Producer } from 'kafkajs';
 import pg from 'pg';
 import type { Registry } from 'prom-client';
 import { type BackoffPolicy, fullJitterDelay, sleep } from './backoff.js';
-import type { Database, Sql } from './database.js';
+import { type Database, type Sql, sqlLiteral } from './database.js';
 import type { Logger } from './logging.js';
 import { Counter, Histogram, metric } from './metrics.js';
 
 export const OUTBOX_CHANNEL = 'outbox';
+/** How long a relay that found another relaying waits before it tries again (unless woken first). */
+const STAND_BY_MS = 1000;
 
 /**
  * The outbox insert as SQL with its parameters numbered from `$first`, for a statement that does
@@ -82,42 +89,34 @@ interface PendingRow {
   created_ms: number;
 }
 
-// The claim, with each key's first gap. A claimed row must wait while an earlier
-// pending row of its key is not in this batch: another relay claimed it (SKIP
-// LOCKED hid it from us), and publishing now would overtake it. That gap can sit
-// between two of our own rows of the key (we hold 1 and 4, another relay 2 and 3),
-// so the check is per row, not per key: the rows of a key before its first gap go
-// now, the rest wait. The lowest pending row of a key is never behind a gap, so
-// some relay can always make progress. The gaps are read past other relays' locks.
-// Both statements are unnamed, so planned each time with the table's current statistics.
-// The claim is two statements whose every plan is linear in the rows they read. One statement
-// with the gap check as CTEs and joins was planned with nested loops whenever the statistics
-// said the outbox had nothing pending (autoanalyze runs when the queue is empty, and the
-// backlog grows between two analyses): every claimed row rescanned every pending row, one
-// claim ran for minutes under the order benchmark's overload and the relay never caught up.
-//
-// ORDER BY published_at, id (all NULL here, so it is id order) is the order of the
-// (published_at, id) index: the scan starts at the pending rows rather than walking the
-// primary key through every published row the retention keeps.
-const CLAIM = {
-  text: `SELECT id, topic, key, type, message_id::text, payload->>'traceparent' AS traceparent,
-                payload::text AS value, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
-           FROM outbox WHERE published_at IS NULL ORDER BY published_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-};
-// For each claimed key, its first pending row that this claim did not get (locked by another
-// relay; the LIMIT cannot have cut before it, rows are claimed in id order) below the last
-// claimed id: rows of the key after that one must wait. The (key, id)
-// index holds only pending rows (published_at IS NULL), so each key is one short index range.
-const FIRST_UNCLAIMED = {
-  text: `SELECT DISTINCT ON (key) key, id AS gap FROM outbox
-          WHERE key = ANY($1::text[]) AND published_at IS NULL AND id < $2::bigint
-            AND NOT (id = ANY($3::bigint[]))
-          ORDER BY key, id`,
-};
+/** Held by the relay that is relaying, until its round's transaction ends. */
+const RELAY_LOCK = "hashtextextended('shop:outbox-relay', 0)";
 
-/** The claimed rows that may go now: those before their key's first gap. */
-export function withoutOvertaking<R extends { id: string; gap: string | null }>(claimed: readonly R[]): R[] {
-  return claimed.filter((row) => row.gap === null || BigInt(row.id) < BigInt(row.gap));
+/**
+ * The round's first round trip: BEGIN (the mark need not wait for the WAL flush: if Postgres
+ * loses it in a crash, the rows are published again, and every consumer drops a message it has
+ * handled already), the relay lock, and the claim when the lock was got.
+ *
+ * ORDER BY published_at, id (all NULL here, so it is id order) is the order of the
+ * (published_at, id) index: the scan starts at the pending rows rather than walking the primary
+ * key through every published row the retention keeps, and its cost is linear in the rows it
+ * claims whatever the statistics say (autoanalyze runs when the queue is empty, and a backlog
+ * grows between two analyses; a claim planned with nested loops once ran for minutes). FOR
+ * UPDATE without SKIP LOCKED: nothing but the relaying relay locks pending rows, and should
+ * anything else, the claim waits rather than overtake.
+ */
+export function claimStatement(batchSize: number): string {
+  return `BEGIN; SET LOCAL synchronous_commit TO off;
+    SELECT pg_try_advisory_xact_lock(${RELAY_LOCK}) AS relaying;
+    SELECT id, topic, key, type, message_id::text, payload->>'traceparent' AS traceparent,
+           payload::text AS value, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
+      FROM outbox WHERE published_at IS NULL AND (SELECT pg_try_advisory_xact_lock(${RELAY_LOCK}))
+     ORDER BY published_at, id LIMIT ${sqlLiteral(batchSize)} FOR UPDATE`;
+}
+
+/** The round's last round trip: the published rows marked, and COMMIT. */
+export function markStatement(ids: readonly string[]): string {
+  return `UPDATE outbox SET published_at = now() WHERE id = ANY(${sqlLiteral(ids.map(BigInt))}::bigint[]); COMMIT`;
 }
 
 export interface OutboxRelayOptions {
@@ -128,6 +127,12 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /** Safety net only: the relay normally wakes on NOTIFY from the outbox trigger. */
   pollIntervalMs?: number;
+  /**
+   * The least time between the starts of two claims (ms; default 0), so that what is written
+   * meanwhile shares one claim, one Kafka request and one mark. The first row after a quiet
+   * spell is claimed at once. (Kafka's producers linger 5 ms by default, for the same reason.)
+   */
+  lingerMs?: number;
   /** Prepended to every topic name (separate environments or test runs on one cluster). */
   topicPrefix?: string;
   backoff?: BackoffPolicy;
@@ -144,7 +149,10 @@ export class OutboxRelay {
   #wake: (() => void) | undefined;
   #signalled = false;
   #stopController = new AbortController();
-  #heldBack = 0;
+  /** Another relay held the lock at the last claim. */
+  #standingBy = false;
+  /** The last claim got less than a full batch: nothing was pending beyond it. */
+  #drained = true;
   readonly #published?: Counter;
   readonly #lag?: Histogram;
 
@@ -154,6 +162,7 @@ export class OutboxRelay {
     this.#options = {
       batchSize: 500,
       pollIntervalMs: 5000,
+      lingerMs: 0,
       backoff: { baseMs: 100, capMs: 5000 },
       topicPrefix: '',
       ...rest,
@@ -213,15 +222,26 @@ export class OutboxRelay {
 
   async #run(): Promise<void> {
     let failures = 0;
+    let lastClaimAt = Number.NEGATIVE_INFINITY;
     while (this.#running) {
       try {
         await this.#ensureListening();
-        const published = await this.publishBatch();
+        const linger = lastClaimAt + this.#options.lingerMs - performance.now();
+        if (linger > 0) await sleep(linger, this.#stopController.signal).catch(() => undefined);
+        if (!this.#running) break;
+        lastClaimAt = performance.now();
+        await this.publishBatch();
         failures = 0;
-        // Held-back rows become publishable when another relay commits, which sends no NOTIFY.
-        if (published === 0 && this.#heldBack > 0)
-          await sleep(20, this.#stopController.signal).catch(() => undefined);
-        else if (published === 0) await this.#waitForSignal();
+        // Another relay is relaying, and gets the same NOTIFYs: stand by, deaf to them, and take
+        // over within a second should it stop.
+        if (this.#standingBy) {
+          await sleep(STAND_BY_MS, this.#stopController.signal).catch(() => undefined);
+          this.#signalled = false;
+        }
+        // A claim that got less than a full batch took everything pending: what came after it
+        // has sent a NOTIFY. Claiming again at once would mostly find nothing, a round trip and
+        // a wake-up on both sides spent for it.
+        else if (this.#drained) await this.#waitForSignal();
       } catch (err) {
         if (!this.#running) break;
         const delay = fullJitterDelay(Math.min(failures++, 10), this.#options.backoff);
@@ -232,40 +252,28 @@ export class OutboxRelay {
   }
 
   /**
-   * Publishes one batch of pending rows; returns how many were published. The commit that marks
-   * them does not wait for the WAL flush: if Postgres loses it in a crash, the rows are published
-   * again, and every consumer drops a message it has handled already.
+   * Publishes one batch of pending rows; returns how many were published (0 as well when another
+   * relay is relaying).
    */
   async publishBatch(): Promise<number> {
-    let published: PendingRow[] = [];
-    await this.#database.transaction(
-      async (tx) => {
-        const { rows: claimed } = await tx.query<PendingRow>({ ...CLAIM, values: [this.#options.batchSize] });
-        if (claimed.length === 0) {
-          this.#heldBack = 0;
-          return;
-        }
-        const ids = claimed.map((row) => row.id);
-        const { rows: gaps } = await tx.query<{ key: string; gap: string }>({
-          ...FIRST_UNCLAIMED,
-          values: [[...new Set(claimed.map((row) => row.key))], ids.at(-1), ids],
-        });
-        const gapOf = new Map(gaps.map((row) => [row.key, row.gap]));
-        const rows = withoutOvertaking(claimed.map((row) => ({ ...row, gap: gapOf.get(row.key) ?? null })));
-        this.#heldBack = claimed.length - rows.length;
-        if (rows.length === 0) return;
-        await this.#options.producer.sendBatch({ acks: -1, topicMessages: this.#topicMessages(rows) });
-        await tx.query({
-          name: 'shop-outbox-mark',
-          text: 'UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])',
-          values: [rows.map((row) => row.id)],
-        });
-        published = rows;
-      },
-      { synchronousCommit: false },
-    );
-    this.#record(published);
-    return published.length;
+    const rows = await this.#database.session(async (client) => {
+      const results = (await client.query(
+        claimStatement(this.#options.batchSize),
+      )) as unknown as pg.QueryResult[];
+      const relaying = (results[2]?.rows[0] as { relaying: boolean } | undefined)?.relaying === true;
+      const claimed = (results[3]?.rows ?? []) as PendingRow[];
+      this.#standingBy = !relaying;
+      this.#drained = claimed.length < this.#options.batchSize;
+      if (claimed.length === 0) {
+        await client.query('ROLLBACK');
+        return claimed;
+      }
+      await this.#options.producer.sendBatch({ acks: -1, topicMessages: this.#topicMessages(claimed) });
+      await client.query(markStatement(claimed.map((row) => row.id)));
+      return claimed;
+    });
+    this.#record(rows);
+    return rows.length;
   }
 
   #topicMessages(rows: PendingRow[]) {

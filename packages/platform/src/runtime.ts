@@ -60,7 +60,14 @@ export async function startMessaging(options: MessagingOptions): Promise<Messagi
     ),
   );
   const producer = await whileBrokerStarts('connecting the producer', () => createProducer(kafka));
-  const relay = new OutboxRelay({ database, producer, logger, metrics, topicPrefix: prefix });
+  const relay = new OutboxRelay({
+    database,
+    producer,
+    logger,
+    metrics,
+    topicPrefix: prefix,
+    lingerMs: env.MESSAGING_LINGER,
+  });
   relay.start();
   readiness.add('outbox', async () => ({ pending: await relay.pending() }), { critical: false });
 
@@ -84,6 +91,7 @@ export async function startMessaging(options: MessagingOptions): Promise<Messagi
           logger,
           metrics,
           timings,
+          lingerMs: env.MESSAGING_LINGER,
           topicPrefix: prefix,
           ...(spec.partitionsConsumedConcurrently
             ? { partitionsConsumedConcurrently: spec.partitionsConsumedConcurrently }

@@ -17,6 +17,8 @@ import type { Producer } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   ConsumptionGate,
+  claimMessages,
+  claimStatement,
   createProducer,
   createRegistry,
   Database,
@@ -131,36 +133,58 @@ describe('transactional outbox', () => {
     expect(again.some((m) => m.key === later.key)).toBe(true);
   });
 
-  it('never lets a row overtake an earlier row of its key that another relay holds', async () => {
-    await freshTopics('gap');
+  it('lingers after a claim, so rows written meanwhile share the next one; the first goes at once', async () => {
+    await freshTopics('relay-linger');
+    startRelay({ pollIntervalMs: 60_000, lingerMs: 3000 });
+    const first = released(randomUUID());
+    const started = performance.now();
+    await runInTransaction((tx) => enqueue(tx, first));
+    await eventually(async () => ((await pendingRows()) === 0 ? true : undefined), {
+      what: 'the first row sent',
+    });
+    // Well inside the linger: a relay that was quiet claims at once.
+    expect(performance.now() - started).toBeLessThan(2000);
+    const [a, b] = [released(randomUUID()), released(randomUUID())];
+    await runInTransaction((tx) => enqueue(tx, a));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await runInTransaction((tx) => enqueue(tx, b));
+    await eventually(async () => ((await pendingRows()) === 0 ? true : undefined), {
+      timeoutMs: 10_000,
+      what: 'both rows sent',
+    });
+    // One claim marks its rows in one statement, at one transaction time.
+    const marks = await db.query<{ published_at: Date }>(
+      'SELECT DISTINCT published_at FROM outbox WHERE message_id = ANY($1::uuid[])',
+      [[a.id, b.id]],
+    );
+    expect(marks).toHaveLength(1);
+  });
+
+  it('relays from one relay at a time: another stands by, publishing nothing, and takes over when it stops', async () => {
+    await freshTopics('standby');
     const key = randomUUID();
     const messages = Array.from({ length: 4 }, () => released(key));
     for (const message of messages) await runInTransaction((tx) => enqueue(tx, message));
-    const published = async () =>
-      (
-        await db.query<{ message_id: string }>(
-          "SELECT payload->>'id' AS message_id FROM outbox WHERE published_at IS NOT NULL ORDER BY outbox.id",
-        )
-      ).map((row) => row.message_id);
     const relay = new OutboxRelay({ database, producer, logger, topicPrefix: prefix });
     stoppers.push(() => relay.stop());
 
-    // Another relay has claimed the middle two rows, so SKIP LOCKED shows this one the 1st and 4th.
+    // Another relay is in the middle of its round: it holds the relay lock and has claimed the
+    // first two rows. This one must publish nothing, not even the two rows it could lock: they
+    // would overtake the first two.
     const other = await database.pool.connect();
     try {
-      await other.query('BEGIN');
-      await other.query("SELECT id FROM outbox WHERE payload->>'id' = ANY($1::text[]) FOR UPDATE", [
-        [messages[1]!.id, messages[2]!.id],
-      ]);
-      expect(await relay.publishBatch()).toBe(1);
-      expect(await published()).toEqual([messages[0]!.id]);
+      const results = (await other.query(claimStatement(2))) as unknown as { rows: unknown[] }[];
+      expect(results[2]?.rows).toEqual([{ relaying: true }]);
+      expect(results[3]?.rows).toHaveLength(2);
+      expect(await relay.publishBatch()).toBe(0);
+      expect(await pendingRows()).toBe(4);
     } finally {
       await other.query('ROLLBACK');
       other.release();
     }
 
-    // Once the other relay lets go (here: without publishing), the rest goes out, in order.
-    expect(await relay.publishBatch()).toBe(3);
+    // Once the other relay lets go (here: without publishing), the rows go out, in order.
+    expect(await relay.publishBatch()).toBe(4);
     const onTopic = await collect(
       kafka,
       `${prefix}inventory.replies`,
@@ -196,7 +220,7 @@ describe('transactional outbox', () => {
         expect(await relay.publishBatch()).toBeGreaterThan(0);
         batches++;
       }
-      // Every row of a batch went (no key was held back), so six batches of 500.
+      // Six full batches of 500.
       expect(batches).toBe(6);
     } finally {
       await db.query('ALTER TABLE outbox RESET (autovacuum_enabled)');
@@ -226,6 +250,7 @@ describe('idempotent consumer', () => {
     handling: MessageHandling,
     metrics = createRegistry('test'),
     batchSize = 100,
+    lingerMs = 0,
   ) {
     const consumer = new IdempotentConsumer({
       kafka,
@@ -241,6 +266,7 @@ describe('idempotent consumer', () => {
       outageBackoff: { baseMs: 10, capMs: 100 },
       topicPrefix: prefix,
       batchSize,
+      lingerMs,
     });
     await consumer.start();
     stoppers.push(() => consumer.stop());
@@ -306,6 +332,20 @@ describe('idempotent consumer', () => {
       timeoutMs: 10_000,
     });
     expect((await effectsFor(orderId)).length).toBe(6);
+  });
+
+  it('records messages whose keys and group hold quotes and backslashes, written into the SQL text', async () => {
+    const group = `odd'group\\${randomUUID()}`;
+    const odd = { ...released(randomUUID()), key: `o'brien\\'; DROP TABLE effects; --` };
+    const first = await runInTransaction((tx) => claimMessages(tx, group, [odd]));
+    const again = await runInTransaction((tx) => claimMessages(tx, group, [odd]));
+    expect([...first]).toEqual([odd.id]);
+    expect([...again]).toEqual([]);
+    const [row] = await db.query<{ consumer_group: string }>(
+      'SELECT consumer_group FROM processed_messages WHERE message_id = $1',
+      [odd.id],
+    );
+    expect(row?.consumer_group).toBe(group);
   });
 
   it('gives a duplicate delivery no second effect', async () => {
@@ -599,6 +639,63 @@ describe('idempotent consumer', () => {
       expect(counted).toMatch(/type="stock.released",outcome="handled"[^}]*} 60$/m);
       // Each handled message's after-commit effect ran once, the copies' not at all.
       expect(committed.sort()).toEqual([...sent.values()].flat().sort());
+    });
+
+    it('handles what one fetch brought from several partitions in one transaction', async () => {
+      await freshTopics('partitions');
+      const keys = Array.from({ length: 3 }, () => randomUUID());
+      // One message on each of the topic's three partitions, there before the consumer's first fetch.
+      await producer.send({
+        topic: `${prefix}inventory.replies`,
+        messages: keys.map((key, partition) => ({ key, partition, value: JSON.stringify(released(key)) })),
+      });
+      await startConsumer('partitions', handlers());
+      const rows = await eventually(
+        async () => {
+          const found = (await Promise.all(keys.map(effectsFor))).flat();
+          return found.length === 3 ? found : undefined;
+        },
+        { what: 'the three messages handled' },
+      );
+      expect(new Set(rows.map((row) => row.txid)).size).toBe(1);
+    });
+
+    it('lingers after a fetch, so messages sent meanwhile share the next transaction; the first goes at once', async () => {
+      await freshTopics('consumer-linger');
+      const consumer = await startConsumer('consumer-linger', handlers(), createRegistry('test'), 100, 3000);
+      await eventually(
+        () =>
+          consumer.check().then(
+            () => true,
+            () => undefined,
+          ),
+        { what: 'the group joined' },
+      );
+      const send = (message: Message) =>
+        producer.send({
+          topic: `${prefix}inventory.replies`,
+          messages: [{ key: message.key, partition: 0, value: JSON.stringify(message) }],
+        });
+      const first = released(randomUUID());
+      const started = performance.now();
+      await send(first);
+      await eventually(async () => ((await effectsFor(first.key)).length === 1 ? true : undefined), {
+        what: 'the first message handled',
+      });
+      // Well inside the linger: a consumer that was waiting for messages handles one at once.
+      expect(performance.now() - started).toBeLessThan(2000);
+      const [a, b] = [released(randomUUID()), released(randomUUID())];
+      await send(a);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await send(b);
+      const rows = await eventually(
+        async () => {
+          const found = [...(await effectsFor(a.key)), ...(await effectsFor(b.key))];
+          return found.length === 2 ? found : undefined;
+        },
+        { timeoutMs: 10_000, what: 'both messages handled' },
+      );
+      expect(new Set(rows.map((row) => row.txid)).size).toBe(1);
     });
 
     it('hands the handler a whole chunk in one call, set-based, and skips types it does not handle unparsed', async () => {
