@@ -30,6 +30,7 @@ import { freePort, groupPids, pinGroup, type Started, startProcess, waitForHttp 
 import { mainProfileIn, type ProfileSummary, summarizeProfile } from './lib/profile.js';
 import { type Repeated, repeated } from './lib/stats.js';
 import { cpuSecondsOf, cpuShares, cpuTimes } from './lib/system.js';
+import { vegeta } from './lib/vegeta.js';
 
 export const GATEWAY_CONFIGS = [
   { id: 'direct', label: '(a) direct', short: 'direct' },
@@ -340,14 +341,15 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
       const cpuBefore = groupCpu(server.pid);
       const machineBefore = cpuTimes();
       const startedAt = performance.now();
-      const result = await autocannon({
+      const load = {
         url,
         connections: options.connections,
         durationSeconds: seconds,
         ...(headers ? { headers } : {}),
         ...(options.pin ? { cpus: '1' } : {}),
-        ...(rate ? { rate } : {}),
-      });
+      };
+      // A fixed rate needs an open model (bench/lib/vegeta.ts says why autocannon is not one).
+      const result = rate ? await vegeta({ ...load, rate }) : await autocannon(load);
       const cpu = groupCpu(server.pid) - cpuBefore;
       const cores = cpu / ((performance.now() - startedAt) / 1000);
       const steal = cpuShares(machineBefore, cpuTimes())?.steal ?? Number.NaN;
@@ -467,7 +469,7 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
         gatewayFull: `a valid EdDSA access token (JWKS from a local server, key made for the run) on every request: verified once, then served from the gateway’s verified-token cache; rate limit on at 1e9/min (counted, headers sent, never reached); tracing as in production: OTEL_TRACES_SAMPLER=${sampling.OTEL_TRACES_SAMPLER}, OTEL_TRACES_SAMPLER_ARG=${sampling.OTEL_TRACES_SAMPLER_ARG} (the chart's values.yaml), BatchSpanProcessor exporting OTLP/HTTP protobuf to a local receiver that accepts and counts; LOG_LEVEL=info`,
         gatewayFullAlways: 'as (f) with OTEL_TRACES_SAMPLER=always_on',
         halfCapacity:
-          '(f) at a fixed offered rate (autocannon --overallRate) of half its median req/s in the rounds, same connections and duration',
+          '(f) at a fixed offered rate of half its median req/s in the rounds, same duration, at most the same connections: vegeta 12 (an open model, requests evenly spaced; autocannon --overallRate sends each second’s quota at full speed, then waits), pinned where autocannon runs',
       },
       configs: results,
       cheaperThanExpress,

@@ -20,6 +20,8 @@
 set -euo pipefail
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=scripts/lib/go.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go.sh"
 
 # github.com/jaegertracing/jaeger v1.N.0 is Jaeger v2.(N-63).0: both are cut from
 # one commit, and cmd/jaeger is the v2 binary. Keep deploy/helm/shop/values.yaml
@@ -34,18 +36,6 @@ JAEGER_RECIPE=1
 
 JAEGER_DIR=$SHOP_CACHE_DIR/jaeger/$JAEGER_RELEASE-r$JAEGER_RECIPE
 JAEGER_CONFIG=$SHOP_ROOT/deploy/helm/shop/files/jaeger.yaml
-
-go_env() {
-	export GOMODCACHE=${SHOP_GOMODCACHE:-$SHOP_CACHE_DIR/go/mod}
-	export GOCACHE=${SHOP_GOCACHE:-$SHOP_CACHE_DIR/go/build}
-	export GOTOOLCHAIN=local
-	export GOFLAGS="${GOFLAGS:+$GOFLAGS }-modcacherw"
-	export CGO_ENABLED=0
-	# Only the proxy: `,direct` would clone from origin hosts, unreachable here.
-	if [[ "$(go env GOPROXY)" == "https://proxy.golang.org,direct" ]]; then
-		export GOPROXY=https://proxy.golang.org
-	fi
-}
 
 # A throw-away main module requiring Jaeger: `go install pkg@version` refuses a
 # module whose go.mod has replace directives, and Jaeger's has one, which is
