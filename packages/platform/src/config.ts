@@ -108,15 +108,20 @@ export const kafkaEnv = z.object({
     ),
   KAFKA_HEARTBEAT_INTERVAL: duration.prefault('1s'),
   /**
-   * How long the outbox relay and the consumers wait, at most, for more messages to share a
-   * round with (a claim and a Kafka request; a fetch and a transaction). A message after a quiet
-   * spell goes at once; the ones right behind it wait for the next round. 0 sends and handles
-   * each message as it comes, and at moderate rates spends a round, and a process wake-up on
-   * every side, on each: at 50 orders/s, 25ms took the CPU per order from 36 to 24 ms (Node,
-   * Postgres and Kafka) and the WAL flushes from 8.8 to 5.8, for about 70 ms more at p50 over the
-   * saga's eight hops (bench/FINDINGS.md). Lower it where latency matters more than the CPU.
+   * The least time from a consumer's fetch to its next, so that what arrives meanwhile shares
+   * one fetch and one transaction (one WAL flush). A message after a quiet spell is fetched at
+   * once; the ones right behind it wait for the next round. 0 handles each message as it comes,
+   * and at moderate rates spends a round, and a process wake-up on every side, on each: at 50
+   * orders/s, 25ms took the Node CPU per order from about 19 to 14-15 ms and the WAL flushes
+   * from 8.8 to about 6 (bench/FINDINGS.md). Lower it where latency matters more than the CPU.
    */
-  MESSAGING_LINGER: duration.prefault('25ms'),
+  CONSUMER_LINGER: duration.prefault('25ms'),
+  /**
+   * The least time between two claims of the outbox relay. 0 by default: the relay already
+   * claims once per transaction that wrote rows (their NOTIFY), and lingering there too cost
+   * about 80 ms at p50 for no CPU that the runs could tell apart (bench/FINDINGS.md).
+   */
+  OUTBOX_LINGER: duration.prefault('0ms'),
   ...blueGreenEnv.shape,
 });
 

@@ -66,7 +66,7 @@ export async function startMessaging(options: MessagingOptions): Promise<Messagi
     logger,
     metrics,
     topicPrefix: prefix,
-    lingerMs: env.MESSAGING_LINGER,
+    lingerMs: env.OUTBOX_LINGER,
   });
   relay.start();
   readiness.add('outbox', async () => ({ pending: await relay.pending() }), { critical: false });
@@ -91,7 +91,7 @@ export async function startMessaging(options: MessagingOptions): Promise<Messagi
           logger,
           metrics,
           timings,
-          lingerMs: env.MESSAGING_LINGER,
+          lingerMs: env.CONSUMER_LINGER,
           topicPrefix: prefix,
           ...(spec.partitionsConsumedConcurrently
             ? { partitionsConsumedConcurrently: spec.partitionsConsumedConcurrently }

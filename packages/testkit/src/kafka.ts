@@ -80,7 +80,8 @@ export function kafkaEnvFor(prefix: string) {
     KAFKA_TOPIC_PREFIX: prefix,
     KAFKA_SESSION_TIMEOUT: 6000,
     KAFKA_HEARTBEAT_INTERVAL: 1000,
-    // The default, so the services' tests run their messaging as production does.
-    MESSAGING_LINGER: 25,
+    // The defaults, so the services' tests run their messaging as production does.
+    CONSUMER_LINGER: 25,
+    OUTBOX_LINGER: 0,
   };
 }
