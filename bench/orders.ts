@@ -261,7 +261,7 @@ export async function ordersBenchmark(options: OrdersOptions): Promise<OrdersRep
         memory:
           'VmRSS from /proc, idle 10 s after every service was ready; peak = the highest of VmHWM (reset after the warm-up) and 0.5 s samples',
         heap: `NODE_OPTIONS=${SERVICE_NODE_OPTIONS} in every service, as the chart's nodeOptions`,
-        linger: `CONSUMER_LINGER=${process.env.CONSUMER_LINGER ?? '25ms (the default)'}: the least time from a consumer's fetch to its next; OUTBOX_LINGER=${process.env.OUTBOX_LINGER ?? '0ms (the default)'}: between two relay claims`,
+        linger: `CONSUMER_LINGER=${process.env.CONSUMER_LINGER ?? '35ms (the default)'}: the least time from a consumer's fetch to its next; OUTBOX_LINGER=${process.env.OUTBOX_LINGER ?? '0ms (the default)'}: between two relay claims`,
         cpuProfile: options.cpuProfile,
         runtime:
           options.runtime === 'compiled'

@@ -111,11 +111,13 @@ export const kafkaEnv = z.object({
    * The least time from a consumer's fetch to its next, so that what arrives meanwhile shares
    * one fetch and one transaction (one WAL flush). A message after a quiet spell is fetched at
    * once; the ones right behind it wait for the next round. 0 handles each message as it comes,
-   * and at moderate rates spends a round, and a process wake-up on every side, on each: at 50
-   * orders/s, 25ms took the Node CPU per order from about 19 to 14-15 ms and the WAL flushes
-   * from 8.8 to about 6 (bench/FINDINGS.md). Lower it where latency matters more than the CPU.
+   * and at moderate rates spends a round, and a process wake-up on every side, on each. At 50
+   * orders/s on the 2-core benchmark machine: without it about 19 ms of Node CPU and 8.8 WAL
+   * flushes per order, p99 195 ms; with 25ms 12-16 ms, 5.8-6.2 flushes, p99 170-200 ms; with
+   * 40ms 13-14 ms, 4.1-4.5 flushes, p99 230-275 ms (bench/FINDINGS.md). 35ms spends part of
+   * the latency left under the 300 ms target on cost. Lower it where latency matters more.
    */
-  CONSUMER_LINGER: duration.prefault('25ms'),
+  CONSUMER_LINGER: duration.prefault('35ms'),
   /**
    * The least time between two claims of the outbox relay. 0 by default: the relay already
    * claims once per transaction that wrote rows (their NOTIFY), and lingering there too cost

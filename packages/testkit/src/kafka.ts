@@ -81,7 +81,7 @@ export function kafkaEnvFor(prefix: string) {
     KAFKA_SESSION_TIMEOUT: 6000,
     KAFKA_HEARTBEAT_INTERVAL: 1000,
     // The defaults, so the services' tests run their messaging as production does.
-    CONSUMER_LINGER: 25,
+    CONSUMER_LINGER: 35,
     OUTBOX_LINGER: 0,
   };
 }
