@@ -11,27 +11,14 @@
 set -euo pipefail
 # shellcheck source=scripts/k8s/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/lib/go.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/go.sh"
 
 # Bump when the way a component is built changes (flags, layout), so caches
 # built the old way are rebuilt even though the version did not change.
 K8S_BUILD_RECIPE=1
 
-# The Go caches live beside the binaries: a second build (a version bump, a
-# wiped component) reuses compiled packages and downloaded modules, and nothing
-# is written to the user's own ~/go or ~/.cache/go-build.
-export GOMODCACHE=${SHOP_GOMODCACHE:-$SHOP_CACHE_DIR/go/mod}
-export GOCACHE=${SHOP_GOCACHE:-$SHOP_CACHE_DIR/go/build}
-# Fail fast on a too-new go directive instead of fetching another toolchain.
-export GOTOOLCHAIN=local
-# A writable module cache, so `rm -rf $SHOP_CACHE_DIR` works without root.
-export GOFLAGS="${GOFLAGS:+$GOFLAGS }-modcacherw"
-# Static binaries, no gcc involved; what upstream does for all of these.
-export CGO_ENABLED=0
-# Only the proxy: its default `,direct` fallback would clone from the origin
-# hosts, which are unreachable here (and not ours to contact).
-if [[ "$(go env GOPROXY)" == "https://proxy.golang.org,direct" ]]; then
-	export GOPROXY=https://proxy.golang.org
-fi
+go_env
 
 # Flags shared by every build. -trimpath and -p 2 match the 2-core machines;
 # -dwarf=false skips generating debug info in every compiled package (nobody
