@@ -22,31 +22,40 @@ const bufferedStdout = (): Destination => {
   return stdout;
 };
 
-export function createLogger(options: { name: string; level?: string } & LoggerOptions): Logger {
-  return pino(
-    {
-      ...options,
-      base: { service: options.name },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-      mixin() {
-        const span = trace.getActiveSpan();
-        if (!span) return {};
-        const { traceId, spanId } = span.spanContext();
-        return { trace_id: traceId, span_id: spanId };
-      },
-      redact: {
-        paths: [
-          'req.headers.authorization',
-          'req.headers.cookie',
-          '*.password',
-          '*.token',
-          'password',
-          'token',
-        ],
-        censor: '[redacted]',
-      },
+// What is never written, wherever it appears in these shapes. Only named paths:
+// pino runs a wildcard path ('*.password') over every field of every line,
+// which was a tenth of all the gateway allocated per request in `make bench`
+// (the access log goes through it too); a named path costs nothing on a line
+// without its first key. No log call in this code base passes a secret under
+// any other name.
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers.cookie',
+  'password',
+  'token',
+  'body.password',
+  'body.token',
+];
+
+/** The options of every service logger (createLogger), apart from where it writes. */
+export function loggerOptions(options: { name: string; level?: string } & LoggerOptions): LoggerOptions {
+  return {
+    ...options,
+    base: { service: options.name },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    mixin() {
+      const span = trace.getActiveSpan();
+      if (!span) return {};
+      const { traceId, spanId } = span.spanContext();
+      return { trace_id: traceId, span_id: spanId };
     },
-    bufferedStdout(),
-  );
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+  };
+}
+
+export function createLogger(options: { name: string; level?: string } & LoggerOptions): Logger {
+  return pino(loggerOptions(options), bufferedStdout());
 }
