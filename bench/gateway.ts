@@ -19,7 +19,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { SERVICE_NODE_OPTIONS } from '@shop/stack';
+import { SERVICE_NODE_FLAGS, SERVICE_NODE_OPTIONS } from '@shop/stack';
 import { infra, repoRoot } from '@shop/testkit';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { parse as parseYaml } from 'yaml';
@@ -29,7 +29,7 @@ import { otlpReceiver } from './lib/otlp-receiver.js';
 import { freePort, groupPids, pinGroup, type Started, startProcess, waitForHttp } from './lib/proc.js';
 import { mainProfileIn, type ProfileSummary, summarizeProfile } from './lib/profile.js';
 import { type Repeated, repeated } from './lib/stats.js';
-import { cpuSecondsOf, cpuShares, cpuTimes } from './lib/system.js';
+import { cpuSecondsOf, cpuShares, cpuTimes, memoryOf } from './lib/system.js';
 import { vegeta } from './lib/vegeta.js';
 
 export const GATEWAY_CONFIGS = [
@@ -106,6 +106,8 @@ export interface GatewayReport {
     result: LoadResult;
     serverCpuMicrosPerRequest: number;
     steal: number;
+    /** VmHWM of (f) after the whole run, saturation included (absent in older reports). */
+    peakRssMiB?: number;
   };
   /** OTLP exports each traced configuration sent. */
   tracing: Partial<Record<GatewayConfigId, { exportRequests: number; exportBytes: number }>>;
@@ -277,6 +279,8 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
         command: process.execPath,
         args: [
           ...profileFlags(id),
+          // Its production flags (the chart's services.gateway.nodeFlags).
+          ...(SERVICE_NODE_FLAGS.gateway ?? []),
           ...(options.runtime === 'compiled'
             ? ['--import', '@shop/platform/instrument', 'dist/main.js']
             : [
@@ -426,7 +430,11 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
 
     const capacity = results.find((c) => c.id === 'gateway-full')!.requestsPerSecond.median;
     say(`gateway: (f) at half its capacity, ${Math.round(capacity / 2)} req/s offered`);
+    // Warmed up at that rate first, as every configuration is before its rounds.
+    await measure('gateway-full', options.warmupSeconds, capacity / 2);
     const half = await measure('gateway-full', options.durationSeconds, capacity / 2);
+    // Its peak over the whole run, saturation included: what the production flags cost in memory.
+    const fullPeakRssMiB = memoryOf(full.server.pid)?.hwmMiB ?? Number.NaN;
     say(
       `gateway: (f) at ${Math.round(capacity / 2)} req/s offered: p50 ${half.result.p50Ms} ms, p99 ${half.result.p99Ms} ms, ${Math.round(half.cpuMicrosPerRequest)} µs/req, steal ${Math.round(half.steal * 100)}%`,
     );
@@ -449,7 +457,7 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
           : 'none',
         path: `GET ${PATH} ((f), (g): GET ${PROTECTED_PATH}, a route that needs a signed-in user)`,
         upstream: 'plain node:http, a 133-byte JSON document, keep-alive',
-        heap: `our gateway with the production heap limits, NODE_OPTIONS=${SERVICE_NODE_OPTIONS}; Express, nginx and the floor with Node's defaults`,
+        heap: `our gateway with the production heap limits and flags, NODE_OPTIONS=${SERVICE_NODE_OPTIONS} and ${(SERVICE_NODE_FLAGS.gateway ?? []).join(' ')}; Express, nginx and the floor with Node's defaults`,
         logs: 'every server writes its own log file (stdout and stderr opened on the file, as a log driver takes them)',
         nginx: 'Debian nginx, 1 worker, keepalive 128 to the upstream, access_log off',
         express: 'Express 5 + http-proxy-middleware 3, keep-alive agent (maxSockets 128), nothing else',
@@ -469,7 +477,7 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
         gatewayFull: `a valid EdDSA access token (JWKS from a local server, key made for the run) on every request: verified once, then served from the gateway’s verified-token cache; rate limit on at 1e9/min (counted, headers sent, never reached); tracing as in production: OTEL_TRACES_SAMPLER=${sampling.OTEL_TRACES_SAMPLER}, OTEL_TRACES_SAMPLER_ARG=${sampling.OTEL_TRACES_SAMPLER_ARG} (the chart's values.yaml), BatchSpanProcessor exporting OTLP/HTTP protobuf to a local receiver that accepts and counts; LOG_LEVEL=info`,
         gatewayFullAlways: 'as (f) with OTEL_TRACES_SAMPLER=always_on',
         halfCapacity:
-          '(f) at a fixed offered rate of half its median req/s in the rounds, same duration, at most the same connections: vegeta 12 (an open model, requests evenly spaced; autocannon --overallRate sends each second’s quota at full speed, then waits), pinned where autocannon runs',
+          '(f) at a fixed offered rate of half its median req/s in the rounds, after a warm-up at that rate, same duration, at most the same connections: vegeta 12 (an open model, requests evenly spaced; autocannon --overallRate sends each second’s quota at full speed, then waits), pinned where autocannon runs',
       },
       configs: results,
       cheaperThanExpress,
@@ -478,6 +486,7 @@ export async function gatewayBenchmark(options: GatewayOptions): Promise<Gateway
         result: half.result,
         serverCpuMicrosPerRequest: half.cpuMicrosPerRequest,
         steal: half.steal,
+        peakRssMiB: fullPeakRssMiB,
       },
       tracing: {
         'gateway-full': exports('gateway-full'),

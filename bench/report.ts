@@ -352,7 +352,8 @@ function gatewaySection(g: GatewayReport & Envelope, byId: Map<string, GatewayCo
     ...rows,
     '',
     `${letterOf('gateway-full')} at saturation (50 connections): ${n(full?.requestsPerSecond.median ?? Number.NaN)} req/s, p99 ${n(full?.p99Ms.median ?? Number.NaN)} ms. ` +
-      `At half that capacity (${n(half.offeredPerSecond)} req/s offered at a fixed rate): ${n(half.result.requestsPerSecond)} req/s served, p50 ${n(half.result.p50Ms)} ms, p99 ${n(half.result.p99Ms)} ms, ${n(half.serverCpuMicrosPerRequest)} µs of CPU a request, steal ${pct(half.steal)}.`,
+      `At half that capacity (${n(half.offeredPerSecond)} req/s offered at a fixed rate): ${n(half.result.requestsPerSecond)} req/s served, p50 ${n(half.result.p50Ms)} ms, p99 ${n(half.result.p99Ms)} ms, ${n(half.serverCpuMicrosPerRequest)} µs of CPU a request, steal ${pct(half.steal)}.` +
+      (half.peakRssMiB === undefined ? '' : ` Its peak RSS over the whole run: ${n(half.peakRssMiB)} MiB.`),
     '',
     `The OTLP receivers took ${traced}.`,
     '',

@@ -176,6 +176,10 @@ for svc in "${SERVICES[@]}" smoke load; do
 		[[ "$config" == *'|["node","dist/run.js"]|/app/tools/smoke|'* ]] || fail "smoke: unexpected command or workdir ($config)"
 	elif [[ "$svc" == load ]]; then
 		[[ "$config" == *'|["node","dist/cli.js"]|/app/tools/load|'* ]] || fail "load: unexpected command or workdir ($config)"
+	elif [[ "$svc" == gateway ]]; then
+		# Its flags are the chart's services.gateway.nodeFlags.
+		[[ "$config" == *"|[\"node\",\"--single-threaded-gc\",\"--import\",\"@shop/platform/instrument\",\"dist/main.js\"]|/app/services/$svc|"* ]] ||
+			fail "$svc: unexpected command or workdir ($config)"
 	else
 		[[ "$config" == *"|[\"node\",\"--import\",\"@shop/platform/instrument\",\"dist/main.js\"]|/app/services/$svc|"* ]] ||
 			fail "$svc: unexpected command or workdir ($config)"

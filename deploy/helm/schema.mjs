@@ -67,6 +67,12 @@ const serviceCommon = {
   resources,
   shutdownGrace: duration('SHUTDOWN_GRACE of this service', true),
   env: envMap,
+  nodeFlags: {
+    type: 'array',
+    description:
+      "flags for node on the service's command line, before the module (V8 flags NODE_OPTIONS refuses, such as --single-threaded-gc)",
+    items: { type: 'string', pattern: '^--[a-z0-9-]+(=[^\\s]+)?$' },
+  },
 };
 const database = obj({
   url: str('postgresql://user:password@host:5432/db (the chart stores it in a Secret)', {

@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import { coloredServices, databaseServices, system } from '@shop/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { SERVICE_NODE_OPTIONS } from '../../../packages/stack/src/services.js';
+import {
+  SERVICE_NODE_FLAGS,
+  SERVICE_NODE_OPTIONS,
+  type ServiceName,
+} from '../../../packages/stack/src/services.js';
 import { generateSigningKeysEnv, signingKeysEnv } from '../../../services/users/src/signing-keys.js';
 import { Cluster, chartDir, eventually, type KubeObject, loadVersions, repoRoot } from './tools.js';
 
@@ -610,6 +614,14 @@ describe('the chart on a real API server (kwok nodes)', () => {
         expect(env.KAFKA_BROKERS).toBe(`${release}-kafka:9092`);
         // V8's heap limits, the same as make dev's (the two were measured together).
         expect(env.NODE_OPTIONS).toBe(SERVICE_NODE_OPTIONS);
+        // Its node flags, the same as make dev's and the image's, before the telemetry and the module.
+        expect(c.command).toEqual([
+          'node',
+          ...(SERVICE_NODE_FLAGS[s as ServiceName] ?? []),
+          '--import',
+          '@shop/platform/instrument',
+          'dist/main.js',
+        ]);
       }
     }
     const gatewayEnv = get('Deployment', `${release}-gateway-blue`).spec.template.spec.containers[0].env;

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { coloredServices, databaseServices } from '@shop/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { SERVICE_NODE_FLAGS } from '../../../packages/stack/src/services.js';
 import { signingKeysEnv } from '../../../services/users/src/signing-keys.js';
 import { chartDir, loadVersions, ok, repoRoot, run } from './tools.js';
 
@@ -241,6 +242,55 @@ describe.concurrent('generated secrets', () => {
 });
 
 // ---- kind, skaffold and `make up` -------------------------------------------------
+
+describe.concurrent("the services' node flags (services.<name>.nodeFlags)", () => {
+  // biome-ignore lint/suspicious/noExplicitAny: rendered manifests, checked field by field below
+  type Manifest = any;
+  const commands = async (sets: string[] = []) => {
+    const docs: Manifest[] = parseAllDocuments(await template('defaults', 'upgrade', sets))
+      .map((d) => d.toJS())
+      .filter(Boolean);
+    return Object.fromEntries(
+      coloredServices.map((s) => [
+        s,
+        docs.find((d) => d.kind === 'Deployment' && d.metadata.name === `shop-${s}-blue`).spec.template.spec
+          .containers[0].command,
+      ]),
+    );
+  };
+
+  it('come before the telemetry and the module, as make dev and the images run them', async () => {
+    const byService = await commands();
+    for (const s of coloredServices) {
+      expect(byService[s], s).toEqual([
+        'node',
+        ...(SERVICE_NODE_FLAGS[s] ?? []),
+        '--import',
+        '@shop/platform/instrument',
+        'dist/main.js',
+      ]);
+    }
+    expect(byService.gateway).toContain('--single-threaded-gc');
+  });
+
+  it("are kept without telemetry, where the others run their image's command", async () => {
+    const byService = await commands(['--set', 'telemetry.enabled=false']);
+    expect(byService.gateway).toEqual(['node', ...(SERVICE_NODE_FLAGS.gateway ?? []), 'dist/main.js']);
+    expect(byService.users).toBeUndefined();
+  });
+
+  it('refuses what is not a flag', async () => {
+    const result = await run(tools.HELM as string, [
+      'template',
+      'shop',
+      chartDir,
+      '--set',
+      'services.users.nodeFlags={rm -rf}',
+    ]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('/services/users/nodeFlags/0');
+  });
+});
 
 describe.concurrent('the load generator (load.enabled)', () => {
   // biome-ignore lint/suspicious/noExplicitAny: rendered manifests, checked field by field below

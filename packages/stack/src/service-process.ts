@@ -6,7 +6,7 @@ import { accessSync, constants, createWriteStream, mkdirSync, type WriteStream }
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { repoRoot } from './paths.js';
-import type { ServiceName } from './services.js';
+import { SERVICE_NODE_FLAGS, type ServiceName } from './services.js';
 
 export interface ServiceProcessOptions {
   name: ServiceName;
@@ -20,7 +20,10 @@ export interface ServiceProcessOptions {
    * memory that tsx would inflate.
    */
   runtime?: 'source' | 'compiled';
-  /** Flags for node itself, before the module (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+  /**
+   * More flags for node itself, before the module (e.g. --cpu-prof, which NODE_OPTIONS refuses),
+   * after the service's own (SERVICE_NODE_FLAGS).
+   */
   nodeArgs?: string[];
   /** Where the service's log lines go: a pretty printer, or a file for tests. */
   log: { stream: Writable } | { file: string };
@@ -74,6 +77,7 @@ export class ServiceProcess {
   start(): void {
     const { name, env, watch, runtime = 'source', nodeArgs = [] } = this.options;
     const args = [
+      ...(SERVICE_NODE_FLAGS[name] ?? []),
       ...nodeArgs,
       ...(runtime === 'compiled'
         ? ['--import', '@shop/platform/instrument', 'dist/main.js']
