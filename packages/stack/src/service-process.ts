@@ -76,21 +76,21 @@ export class ServiceProcess {
 
   start(): void {
     const { name, env, watch, runtime = 'source', nodeArgs = [] } = this.options;
-    const args = [
-      ...(SERVICE_NODE_FLAGS[name] ?? []),
-      ...nodeArgs,
-      ...(runtime === 'compiled'
-        ? ['--import', '@shop/platform/instrument', 'dist/main.js']
+    const flags = [...(SERVICE_NODE_FLAGS[name] ?? []), ...nodeArgs];
+    const args =
+      runtime === 'compiled'
+        ? [...flags, '--import', '@shop/platform/instrument', 'dist/main.js']
         : [
+            // tsx watch hands the flags after `watch` to the service it restarts; before its
+            // script they would only reach the watcher.
             ...(watch
-              ? [join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), 'watch', '--clear-screen=false']
-              : ['--import', 'tsx']),
+              ? [join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), 'watch', '--clear-screen=false', ...flags]
+              : [...flags, '--import', 'tsx']),
             '--conditions=source',
             '--import',
             '@shop/platform/instrument',
             'src/main.ts',
-          ]),
-    ];
+          ];
     const [command, commandArgs] = SETPRIV
       ? [SETPRIV, ['--pdeathsig', 'SIGTERM', '--', process.execPath, ...args]]
       : [process.execPath, args];

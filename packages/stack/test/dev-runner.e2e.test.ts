@@ -2,10 +2,11 @@
 // scripts/dev.sh starts it) killed with SIGKILL: its services must exit with
 // it, however it died, so the ports are free and a second runner starts.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { createServiceDatabase, repoRoot, type TestDatabase, uniquePrefix } from '@shop/testkit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type DatabaseService, databaseServices, defaultPorts } from '../src/index.js';
+import { type DatabaseService, databaseServices, defaultPorts, SERVICE_NODE_FLAGS } from '../src/index.js';
 
 let databases: TestDatabase[] = [];
 const runners: ChildProcess[] = [];
@@ -72,6 +73,22 @@ function startRunner(env: Record<string, string>): { child: ChildProcess; ready:
   return { child, ready };
 }
 
+/** The command lines of the processes started for one service of the runner on `port`. */
+function serviceCommandLines(name: string, port: number): string[][] {
+  const found: string[][] = [];
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      if (environ.includes(`SERVICE_NAME=${name}`) && environ.includes(`PORT=${port}`)) {
+        found.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean));
+      }
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return found;
+}
+
 beforeAll(async () => {
   databases = await Promise.all(databaseServices.map((service) => createServiceDatabase(service)));
 });
@@ -98,6 +115,14 @@ it('leaves nothing running when its runner is killed with SIGKILL, so the next o
   const first = startRunner(env);
   await first.ready;
   expect(await openPorts(base)).toHaveLength(offsets.length);
+  // tsx watch restarts the service as a child of its own: the service's node flags must reach
+  // that child (SERVICE_NODE_FLAGS), not only the watcher.
+  const gateway = serviceCommandLines('gateway', base).filter(
+    (args) => !args.some((a) => a.endsWith('cli.mjs')),
+  );
+  expect(gateway, 'the gateway process under tsx watch').toHaveLength(1);
+  expect(gateway[0]).toEqual(expect.arrayContaining([...(SERVICE_NODE_FLAGS.gateway ?? [])]));
+  expect(SERVICE_NODE_FLAGS.gateway?.length).toBeGreaterThan(0);
 
   first.child.kill('SIGKILL');
   // Each service is told to stop by the kernel, and stops gracefully.
