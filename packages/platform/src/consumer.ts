@@ -177,16 +177,28 @@ export async function claimMessages(
   group: string,
   messages: readonly Message[],
 ): Promise<Set<string>> {
-  const keys = messages.map((m) => `${group}:${m.key}`);
   const { rows } = await tx.query<{ id: string }>(
-    `WITH locked AS MATERIALIZED (
-       SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) AS n
-         FROM (SELECT DISTINCT k FROM unnest(${sqlLiteral(keys)}::text[]) AS k ORDER BY k) AS keys)
+    `WITH locked AS MATERIALIZED (${keyLocks(group, messages)})
      INSERT INTO processed_messages (consumer_group, message_id)
      SELECT ${sqlLiteral(group)}, id FROM locked, unnest(${sqlLiteral(messages.map((m) => m.id))}::uuid[]) AS id
      ON CONFLICT DO NOTHING RETURNING message_id::text AS id`,
   );
   return new Set(rows.map((row) => row.id));
+}
+
+/**
+ * Takes only the per-key locks claimMessages takes, and records nothing: for a caller that hands
+ * messages to a handler itself (a test) and must serialize copies of one key as the group would.
+ */
+export async function lockMessageKeys(tx: Sql, group: string, messages: readonly Message[]): Promise<void> {
+  await tx.query(keyLocks(group, messages));
+}
+
+/** The query that takes the transaction-level lock of each of the messages' keys in `group`, in key order. */
+function keyLocks(group: string, messages: readonly Message[]): string {
+  const keys = messages.map((m) => `${group}:${m.key}`);
+  return `SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) AS n
+            FROM (SELECT DISTINCT k FROM unnest(${sqlLiteral(keys)}::text[]) AS k ORDER BY k) AS keys`;
 }
 
 /** What supervision needs to know about a consumer to tell whether it is failing. */

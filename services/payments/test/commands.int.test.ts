@@ -82,7 +82,9 @@ const message = (type: PaymentCommandType, data: { orderId: string }): Message =
   buildMessage(type, data.orderId, data as never, { source: 'orders' });
 
 /**
- * Hands commands to the payments process as its consumer would (one chunk, one transaction), waits
+ * Hands commands to the payments process as its consumer would (one chunk, one transaction, the
+ * group's lock on each order's key taken first, so two copies of one order's command are handled
+ * one after the other even when two consumers have them at once), waits
  * until the provider calls they started are recorded, and returns the reply the last of them got
  * (undefined when none: ignored while an operation was pending, or deferred with the provider down).
  */
@@ -90,7 +92,7 @@ async function send(provider: PaymentProvider, ...commands: Message[]) {
   const ops = operations(provider);
   const orderId = (commands.at(-1)!.data as { orderId: string }).orderId;
   const before = (await repliesFor(orderId)).length;
-  await handleInTransaction(database, ops.handling, commands, log);
+  await handleInTransaction(database, ops.handling, commands, log, { asConsumerGroup: 'payments' });
   await ops.idle();
   const after = await repliesFor(orderId);
   return after.length > before ? after.at(-1) : undefined;
@@ -158,7 +160,8 @@ describe('authorize', () => {
       const { provider } = providerClient(slow.url);
       const command = authorizeCommand();
       await Promise.all([authorize(provider, command), authorize(provider, command)]);
-      // The second copy found the first one's operation pending: that operation's reply answers both.
+      // Two consumers at once, as in a rebalance: the group's key lock lets one record its intent
+      // first, and the other copy finds that operation pending; its reply answers both.
       expect((await repliesFor(command.orderId)).map((r) => r.type)).toEqual(['payment.authorized']);
       expect(slow.calls).toHaveLength(1);
     } finally {
