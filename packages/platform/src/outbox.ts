@@ -230,7 +230,9 @@ export class OutboxRelay {
         if (linger > 0) await sleep(linger, this.#stopController.signal).catch(() => undefined);
         if (!this.#running) break;
         lastClaimAt = performance.now();
-        await this.publishBatch();
+        // A claim that found nothing (on starting, or after a spell with nothing written) ends
+        // no burst: the next row is the first after a quiet spell, and goes at once.
+        if ((await this.publishBatch()) === 0) lastClaimAt = Number.NEGATIVE_INFINITY;
         failures = 0;
         // Another relay is relaying, and gets the same NOTIFYs: stand by, deaf to them, and take
         // over within a second should it stop.
