@@ -44,12 +44,13 @@ export const SERVICE_NODE_OPTIONS = '--max-old-space-size=256 --max-semi-space-s
  * The gateway collects garbage on its main thread alone. It is the one service a person waits on
  * for every request, and it runs on one core (the chart's CPU limit; `make bench` pins it so).
  * V8's helper threads then buy no parallelism: they take turns with the main thread on that core,
- * and requests wait behind the turns. At half its capacity in `make bench` (5,700 requests/s
- * with tracing at production sampling) its p99 was 32-49 ms in eleven runs without the flag (three of them
- * with smaller span-export batches) and 9-13 ms in five with it, at the same CPU per request. The price is memory under saturation:
- * marking takes longer without helpers, so more garbage floats, and the gateway peaked at about
- * 280 MiB of RSS at 11,000 requests/s instead of 180 (its limit is 512 MiB). The other services
- * keep V8's defaults: their latency is the saga's, not a collection's.
+ * and requests wait behind the turns. At half its capacity in `make bench` (5,700 requests/s with
+ * tracing at production sampling) its p99 was 32-49 ms in eleven runs without the flag (three of
+ * them with smaller span-export batches) and 9-13 ms in five with it (bench/FINDINGS.md). The
+ * price is memory under saturation: marking takes longer without helpers, so more garbage floats,
+ * and the gateway peaked at about 280 MiB of RSS at 11,000 requests/s instead of 180 (its limit
+ * is 512 MiB). The other services keep V8's defaults: their latency is the saga's, not a
+ * collection's.
  */
 export const SERVICE_NODE_FLAGS: Partial<Record<ServiceName, readonly string[]>> = {
   gateway: ['--single-threaded-gc'],
